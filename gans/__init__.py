@@ -1,0 +1,60 @@
+"""gans: data, models, loss strategies and the shared trainer of the GAN loss benchmark.
+
+The public API, used by the ``benchmarks`` application and by plugins, is what this module exports.
+"""
+
+from gans.constraints import Constraint, WeightClipping
+from gans.data import DATASETS, Dataset, DatasetUnavailable, load_dataset, register_dataset
+from gans.hyperparameters import OPTIMIZERS, ConfigError, Hyperparameters
+from gans.losses import JSLoss, Loss, WassersteinLoss
+from gans.models import ARCHITECTURES, ArchConfig, Architecture, build_models, register_architecture
+from gans.penalties import GradientPenalty, Penalty, PenaltyOutput
+from gans.plugins import ENTRY_POINT_GROUP, PluginError, load_plugin
+from gans.registry import RegistryError
+from gans.strategies import (
+    STRATEGIES,
+    Strategy,
+    default_hyperparameters,
+    make_strategy,
+    register_strategy,
+)
+from gans.trainer import CURVE_COLUMNS, DIVERGED, DONE, RUNNING, TrainConfig, Trainer
+
+__all__ = [
+    "ARCHITECTURES",
+    "CURVE_COLUMNS",
+    "DATASETS",
+    "DIVERGED",
+    "DONE",
+    "ENTRY_POINT_GROUP",
+    "OPTIMIZERS",
+    "RUNNING",
+    "STRATEGIES",
+    "ArchConfig",
+    "Architecture",
+    "ConfigError",
+    "Constraint",
+    "Dataset",
+    "DatasetUnavailable",
+    "GradientPenalty",
+    "Hyperparameters",
+    "JSLoss",
+    "Loss",
+    "Penalty",
+    "PenaltyOutput",
+    "PluginError",
+    "RegistryError",
+    "Strategy",
+    "TrainConfig",
+    "Trainer",
+    "WassersteinLoss",
+    "WeightClipping",
+    "build_models",
+    "default_hyperparameters",
+    "load_dataset",
+    "load_plugin",
+    "make_strategy",
+    "register_architecture",
+    "register_dataset",
+    "register_strategy",
+]

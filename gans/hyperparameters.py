@@ -1,0 +1,96 @@
+"""A strategy's hyperparameters as data: validated on creation, printable in reports."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+OPTIMIZERS = {
+    "adam": lambda params, hp: torch.optim.Adam(params, lr=hp.lr, betas=hp.betas),
+    "rmsprop": lambda params, hp: torch.optim.RMSprop(params, lr=hp.lr),
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the field and what is accepted."""
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """What a loss strategy trains with. Strategies subclass this to add fields of their own.
+
+    Every built-in strategy sets these from its paper; a run may override any of them.
+    """
+
+    optimizer: str  # "adam" or "rmsprop"; the same optimizer trains generator and critic
+    lr: float  # learning rate of both networks
+    betas: tuple[float, float] | None = None  # Adam's (beta1, beta2); None for RMSProp
+    n_critic: int = 1  # critic steps per generator step
+    penalty_weight: float | None = None  # weight of the critic penalty; None: no penalty
+    clip_value: float | None = None  # bound of the critic's weights; None: no clipping
+
+    def __post_init__(self):
+        if self.betas is not None:
+            object.__setattr__(self, "betas", tuple(self.betas))
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(
+                f"optimizer must be one of {', '.join(sorted(OPTIMIZERS))}, got {self.optimizer!r}"
+            )
+        _require(_is_number(self.lr) and self.lr > 0, "lr", "a number > 0", self.lr)
+        if self.optimizer == "adam":
+            ok = self.betas is not None and len(self.betas) == 2
+            _require(
+                ok and all(_is_number(b) and 0 <= b < 1 for b in self.betas),
+                "betas",
+                "two values in [0, 1)",
+                self.betas,
+            )
+        _require(
+            isinstance(self.n_critic, int) and self.n_critic >= 1,
+            "n_critic",
+            "an integer >= 1",
+            self.n_critic,
+        )
+        if self.penalty_weight is not None:
+            _require(
+                _is_number(self.penalty_weight) and self.penalty_weight >= 0,
+                "penalty_weight",
+                "a number >= 0",
+                self.penalty_weight,
+            )
+        if self.clip_value is not None:
+            _require(
+                _is_number(self.clip_value) and self.clip_value > 0,
+                "clip_value",
+                "a number > 0",
+                self.clip_value,
+            )
+
+    def replace(self, overrides: Mapping[str, Any]) -> Hyperparameters:
+        """A copy with ``overrides`` applied and validated; unknown fields are a ``ConfigError``."""
+        names = [f.name for f in dataclasses.fields(self)]
+        unknown = sorted(set(overrides) - set(names))
+        if unknown:
+            raise ConfigError(
+                f"unknown hyperparameter {', '.join(unknown)}; accepted: {', '.join(names)}"
+            )
+        return dataclasses.replace(self, **overrides)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def make_optimizer(self, params) -> torch.optim.Optimizer:
+        return OPTIMIZERS[self.optimizer](params, self)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _require(ok: bool, field: str, accepted: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{field} must be {accepted}, got {value!r}")

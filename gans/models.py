@@ -1,0 +1,179 @@
+"""Generator and critic architectures, registered by name.
+
+Every strategy trains the same networks, so a difference in results comes from the loss alone. None
+of the critics uses batch norm: the gradient penalty is defined per sample, and batch norm would
+couple the samples of a batch (WGAN-GP paper, section 4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from gans.registry import Registry, RegistryError
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """What a builder needs to make a generator/critic pair for one dataset."""
+
+    sample_shape: tuple[int, ...]  # one data sample: (C, H, W) for images, (2,) for toy points
+    width: int  # base channel count (DIM in the WGAN-GP code) or hidden units of the MLP
+    latent_dim: int  # size of the generator's Gaussian noise input
+    depth: int = 3  # hidden layers of the MLP; unused by the convolutional nets
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A registered architecture: a builder and the defaults that the papers use with it."""
+
+    build: Callable[[ArchConfig], tuple[nn.Module, nn.Module]]
+    default_width: int
+    default_latent_dim: int
+    accepts: Callable[[tuple[int, ...]], bool]  # which sample shapes it can model
+    description: str
+
+
+def _check_architecture(name: str, entry: object) -> None:
+    if not isinstance(entry, Architecture):
+        raise RegistryError(f"architecture {name!r} must be a gans.models.Architecture")
+
+
+ARCHITECTURES: Registry[Architecture] = Registry("architecture", _check_architecture)
+
+
+def register_architecture(name: str, arch: Architecture, provider: str = "gans") -> Architecture:
+    return ARCHITECTURES.register(name, arch, provider)
+
+
+def build_models(arch_name: str, config: ArchConfig) -> tuple[nn.Module, nn.Module]:
+    """Build (generator, critic) for ``config``.
+
+    Raises:
+        RegistryError: unknown architecture (the message lists the registered ones).
+        ValueError: the architecture cannot model this sample shape, or width/depth/latent < 1.
+    """
+    arch = ARCHITECTURES.get(arch_name)
+    for field in ("width", "latent_dim", "depth"):
+        if getattr(config, field) < 1:
+            raise ValueError(f"{field} must be >= 1, got {getattr(config, field)}")
+    if not arch.accepts(config.sample_shape):
+        raise ValueError(
+            f"architecture {arch_name!r} ({arch.description}) cannot model samples of shape "
+            f"{tuple(config.sample_shape)}"
+        )
+    return arch.build(config)
+
+
+class _Crop(nn.Module):
+    """Crops a feature map to size x size: the WGAN-GP MNIST generator goes 4, 8, 7, 14, 28."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :, : self.size, : self.size]
+
+
+def _upsample(c_in: int, c_out: int) -> nn.ConvTranspose2d:
+    # 5x5 stride-2 "same" transposed conv: doubles the spatial size, as lib.ops.deconv2d does.
+    return nn.ConvTranspose2d(c_in, c_out, 5, stride=2, padding=2, output_padding=1)
+
+
+def _downsample(c_in: int, c_out: int) -> nn.Conv2d:
+    # 5x5 stride-2 "same" conv: 28 -> 14 -> 7 -> 4 and 32 -> 16 -> 8 -> 4.
+    return nn.Conv2d(c_in, c_out, 5, stride=2, padding=2)
+
+
+def _dcgan(config: ArchConfig, crop_to_7: bool, generator_batchnorm: bool):
+    channels = config.sample_shape[0]
+    w = config.width
+
+    def norm(c: int) -> list[nn.Module]:
+        return [nn.BatchNorm2d(c)] if generator_batchnorm else []
+
+    generator = nn.Sequential(
+        nn.Linear(config.latent_dim, 4 * 4 * 4 * w),
+        *([nn.BatchNorm1d(4 * 4 * 4 * w)] if generator_batchnorm else []),
+        nn.ReLU(),
+        nn.Unflatten(1, (4 * w, 4, 4)),
+        _upsample(4 * w, 2 * w),
+        *norm(2 * w),
+        nn.ReLU(),
+        *([_Crop(7)] if crop_to_7 else []),
+        _upsample(2 * w, w),
+        *norm(w),
+        nn.ReLU(),
+        _upsample(w, channels),
+        nn.Tanh(),
+    )
+    critic = nn.Sequential(
+        _downsample(channels, w),
+        nn.LeakyReLU(0.2),
+        _downsample(w, 2 * w),
+        nn.LeakyReLU(0.2),
+        _downsample(2 * w, 4 * w),
+        nn.LeakyReLU(0.2),
+        nn.Flatten(),
+        nn.Linear(4 * 4 * 4 * w, 1),
+    )
+    return generator, critic
+
+
+def _mlp(n_in: int, n_out: int, width: int, depth: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(depth):
+        layers += [nn.Linear(n_in if i == 0 else width, width), nn.ReLU()]
+    layers.append(nn.Linear(width, n_out))
+    return nn.Sequential(*layers)
+
+
+def _build_mlp(config: ArchConfig):
+    (dim,) = config.sample_shape
+    return (
+        _mlp(config.latent_dim, dim, config.width, config.depth),
+        _mlp(dim, 1, config.width, config.depth),
+    )
+
+
+def _image_shape(channels: set[int], size: int) -> Callable[[tuple[int, ...]], bool]:
+    return lambda shape: len(shape) == 3 and shape[0] in channels and shape[1:] == (size, size)
+
+
+register_architecture(
+    "dcgan28",
+    Architecture(
+        # The WGAN-GP paper's MNIST networks (gan_mnist.py), tanh output for data in [-1, 1].
+        build=lambda c: _dcgan(c, crop_to_7=True, generator_batchnorm=False),
+        default_width=64,  # DIM = 64 in gan_mnist.py
+        default_latent_dim=128,  # 128-d Gaussian noise in gan_mnist.py
+        accepts=_image_shape({1, 3}, 28),
+        description="WGAN-GP paper's MNIST conv nets, 28x28",
+    ),
+)
+register_architecture(
+    "dcgan32",
+    Architecture(
+        # The WGAN-GP paper's CIFAR-10 DCGAN (gan_cifar.py): batch norm in the generator only.
+        build=lambda c: _dcgan(c, crop_to_7=False, generator_batchnorm=True),
+        default_width=128,  # DIM = 128 in gan_cifar.py
+        default_latent_dim=128,
+        accepts=_image_shape({1, 3}, 32),
+        description="WGAN-GP paper's CIFAR-10 DCGAN, 32x32",
+    ),
+)
+register_architecture(
+    "mlp",
+    Architecture(
+        # gan_toy.py: 3 ReLU layers of 512 units in both nets, 2-d noise for the generator.
+        build=_build_mlp,
+        default_width=512,
+        default_latent_dim=2,
+        accepts=lambda shape: len(shape) == 1,
+        description="ReLU MLP for flat samples such as toy 2-D points",
+    ),
+)

