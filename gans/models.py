@@ -36,6 +36,21 @@ class Architecture:
     accepts: Callable[[tuple[int, ...]], bool]  # which sample shapes it can model
     description: str
 
+    def config(
+        self,
+        sample_shape: tuple[int, ...],
+        width: int | None = None,
+        latent_dim: int | None = None,
+        depth: int = 3,
+    ) -> ArchConfig:
+        """An ``ArchConfig`` with this architecture's defaults where width or latent_dim is None."""
+        return ArchConfig(
+            tuple(sample_shape),
+            width or self.default_width,
+            latent_dim or self.default_latent_dim,
+            depth,
+        )
+
 
 def _check_architecture(name: str, entry: object) -> None:
     if not isinstance(entry, Architecture):

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from gans.data import Dataset, load_dataset
 from gans.hyperparameters import ConfigError
-from gans.models import ARCHITECTURES, ArchConfig, build_models
+from gans.models import ARCHITECTURES, build_models
 from gans.strategies import STRATEGIES, make_strategy
 
 # Per generator iteration, in this order. Critic-side values are means over its n_critic steps.
@@ -105,14 +105,10 @@ class Trainer:
         if data is None:
             data = load_dataset(config.dataset, root=data_root)
         self.data = data.to(self.device)
-        arch = ARCHITECTURES.get(config.arch)
-        self.latent_dim = config.latent_dim or arch.default_latent_dim
-        arch_config = ArchConfig(
-            self.data.sample_shape,
-            config.width or arch.default_width,
-            self.latent_dim,
-            config.depth,
+        arch_config = ARCHITECTURES.get(config.arch).config(
+            self.data.sample_shape, config.width, config.latent_dim, config.depth
         )
+        self.latent_dim = arch_config.latent_dim
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             generator, critic = build_models(config.arch, arch_config)

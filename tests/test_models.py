@@ -1,0 +1,69 @@
+import pytest
+import torch
+from torch import nn
+
+from gans.models import ARCHITECTURES, ArchConfig, build_models
+
+
+@pytest.mark.parametrize(
+    ("arch", "shape"),
+    [("dcgan28", (1, 28, 28)), ("dcgan28", (3, 28, 28)), ("dcgan32", (3, 32, 32)), ("mlp", (2,))],
+    ids=["dcgan28-gray", "dcgan28-rgb", "dcgan32", "mlp"],
+)
+def test_generator_makes_data_shaped_samples_and_critic_one_score_each(arch, shape):
+    g, d = build_models(arch, ArchConfig(shape, width=8, latent_dim=16))
+    x = g(torch.randn(5, 16))
+    assert x.shape == (5, *shape)
+    assert d(x).shape == (5, 1)
+    if arch.startswith("dcgan"):
+        assert x.abs().max() <= 1  # tanh output, the range of the scaled images
+
+
+@pytest.mark.parametrize("arch", ["dcgan28", "dcgan32", "mlp"])
+def test_no_critic_uses_batch_norm(arch):
+    shape = {"dcgan28": (1, 28, 28), "dcgan32": (3, 32, 32), "mlp": (2,)}[arch]
+    _, critic = build_models(arch, ARCHITECTURES.get(arch).config(shape))
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in critic.modules())
+
+
+def test_dcgan28_matches_the_wgan_gp_mnist_networks():
+    g, d = build_models("dcgan28", ArchConfig((1, 28, 28), width=64, latent_dim=128))
+    convs = [m for m in d.modules() if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride) for c in convs] == [
+        (1, 64, (5, 5), (2, 2)),
+        (64, 128, (5, 5), (2, 2)),
+        (128, 256, (5, 5), (2, 2)),
+    ]
+    assert [m.negative_slope for m in d.modules() if isinstance(m, nn.LeakyReLU)] == [0.2] * 3
+    assert g[0].out_features == 4 * 4 * 4 * 64
+    deconvs = [m for m in g.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in deconvs] == [
+        (256, 128, (5, 5)),
+        (128, 64, (5, 5)),
+        (64, 1, (5, 5)),
+    ]
+    # Parameter counts of gan_mnist.py at DIM = 64 (weights + biases, no batch norm).
+    assert sum(p.numel() for p in g.parameters()) == 128 * 4096 + 4096 + (256 * 128 * 25 + 128) + (
+        128 * 64 * 25 + 64
+    ) + (64 * 1 * 25 + 1)
+    assert sum(p.numel() for p in d.parameters()) == (1 * 64 * 25 + 64) + (64 * 128 * 25 + 128) + (
+        128 * 256 * 25 + 256
+    ) + (4096 + 1)
+
+
+@pytest.mark.parametrize("depth", [1, 3, 12])
+def test_mlp_width_and_depth(depth):
+    g, d = build_models("mlp", ArchConfig((2,), width=32, latent_dim=2, depth=depth))
+    for net in (g, d):
+        linears = [m for m in net if isinstance(m, nn.Linear)]
+        assert len(linears) == depth + 1
+        assert all(m.out_features == 32 for m in linears[:-1])
+
+
+def test_architecture_refuses_shapes_it_cannot_model():
+    with pytest.raises(
+        ValueError, match=r"'dcgan32' .* cannot model samples of shape \(1, 28, 28\)"
+    ):
+        build_models("dcgan32", ArchConfig((1, 28, 28), width=8, latent_dim=8))
+    with pytest.raises(ValueError, match="width must be >= 1, got 0"):
+        build_models("mlp", ArchConfig((2,), width=0, latent_dim=2))

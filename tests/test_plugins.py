@@ -1,0 +1,107 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from gans import STRATEGIES, PluginError, RegistryError, load_plugin, make_strategy
+
+# A complete plugin: least-squares GAN (Mao et al. 2017), reusing nothing but the base classes.
+LSGAN_SOURCE = textwrap.dedent(
+    """
+    import gans
+
+
+    class LeastSquaresLoss(gans.Loss):
+        name = "least-squares"
+
+        def critic_loss(self, real_scores, fake_scores):
+            return 0.5 * ((real_scores - 1) ** 2).mean() + 0.5 * (fake_scores**2).mean()
+
+        def generator_loss(self, fake_scores):
+            return 0.5 * ((fake_scores - 1) ** 2).mean()
+
+
+    class LSGAN(gans.Strategy):
+        defaults = gans.Hyperparameters(optimizer="adam", lr=2e-4, betas=(0.5, 0.999))
+
+        def make_loss(self):
+            return LeastSquaresLoss()
+    """
+)
+
+
+def test_load_plugin_from_a_file(tmp_path):
+    path = tmp_path / "my_lsgan.py"
+    path.write_text(
+        LSGAN_SOURCE + '\ngans.register_strategy("lsgan-file", LSGAN, provider=__file__)\n'
+    )
+    assert load_plugin(str(path)) == ["lsgan-file"]
+    strategy = make_strategy("lsgan-file", {"lr": 1e-3})
+    assert strategy.loss.name == "least-squares" and strategy.hparams.lr == 1e-3
+
+
+def test_load_plugin_from_a_module_on_the_path(tmp_path, monkeypatch):
+    (tmp_path / "lsgan_module.py").write_text(
+        LSGAN_SOURCE + '\ngans.register_strategy("lsgan-module", LSGAN)\n'
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert load_plugin("lsgan_module") == ["lsgan-module"]
+    assert "lsgan-module" in STRATEGIES
+
+
+def test_load_plugin_errors_name_the_plugin_and_the_cause(tmp_path):
+    with pytest.raises(PluginError, match="plugin file .*missing.py does not exist"):
+        load_plugin(str(tmp_path / "missing.py"))
+    with pytest.raises(
+        PluginError, match="plugin no_such_module_xyz failed to import: ModuleNotFound"
+    ):
+        load_plugin("no_such_module_xyz")
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('boom')\n")
+    with pytest.raises(PluginError, match=r"broken.py failed to import: RuntimeError: boom"):
+        load_plugin(str(broken))
+    clash = tmp_path / "clash.py"
+    clash.write_text(
+        LSGAN_SOURCE + '\ngans.register_strategy("wgan", LSGAN, provider="clash.py")\n'
+    )
+    with pytest.raises(RegistryError, match="'wgan' is already registered by gans; clash.py tries"):
+        load_plugin(str(clash))
+
+
+def installed_package(tmp_path, entry_point_line, module_source):
+    """A package installed the way pip installs one: module plus dist-info with entry points."""
+    (tmp_path / "lsgan_pkg.py").write_text(module_source)
+    info = tmp_path / "lsgan_pkg-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lsgan-pkg\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[gans.losses]\n{entry_point_line}\n")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+
+
+def run_python(code, env):
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+
+
+def test_entry_point_strategies_are_discovered(tmp_path):
+    env = installed_package(tmp_path, "lsgan = lsgan_pkg:LSGAN", LSGAN_SOURCE)
+    result = run_python(
+        "import gans; print(gans.STRATEGIES.names()); print(gans.STRATEGIES.provider('lsgan'))", env
+    )
+    assert result.returncode == 0, result.stderr
+    names, provider = result.stdout.splitlines()
+    assert names == "['gan', 'lsgan', 'wgan', 'wgan-gp']"
+    assert provider == "package lsgan-pkg (entry point lsgan = lsgan_pkg:LSGAN)"
+
+
+def test_entry_point_that_fails_to_import_is_reported(tmp_path):
+    env = installed_package(
+        tmp_path, "lsgan = lsgan_pkg:LSGAN", "import not_installed_dependency\n"
+    )
+    result = run_python("import gans; gans.STRATEGIES.get('gan')", env)
+    assert result.returncode == 1
+    assert (
+        "PluginError: package lsgan-pkg (entry point lsgan = lsgan_pkg:LSGAN) failed to import: "
+        "ModuleNotFoundError: No module named 'not_installed_dependency'"
+    ) in result.stderr
