@@ -5,8 +5,10 @@ The public API, used by the ``benchmarks`` application and by plugins, is what t
 
 from gans.constraints import Constraint, WeightClipping
 from gans.data import DATASETS, Dataset, DatasetUnavailable, load_dataset, register_dataset
+from gans.evaluation import evaluate
 from gans.hyperparameters import OPTIMIZERS, ConfigError, Hyperparameters
 from gans.losses import JSLoss, Loss, WassersteinLoss
+from gans.metrics import MetricRow
 from gans.models import ARCHITECTURES, ArchConfig, Architecture, build_models, register_architecture
 from gans.penalties import GradientPenalty, Penalty, PenaltyOutput
 from gans.plugins import ENTRY_POINT_GROUP, PluginError, load_plugin
@@ -40,6 +42,7 @@ __all__ = [
     "Hyperparameters",
     "JSLoss",
     "Loss",
+    "MetricRow",
     "Penalty",
     "PenaltyOutput",
     "PluginError",
@@ -51,6 +54,7 @@ __all__ = [
     "WeightClipping",
     "build_models",
     "default_hyperparameters",
+    "evaluate",
     "load_dataset",
     "load_plugin",
     "make_strategy",

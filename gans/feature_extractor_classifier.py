@@ -1,0 +1,213 @@
+"""A small classifier trained on the dataset itself, used as torch-fidelity's feature extractor.
+
+Inception features are a poor fit for 28 x 28 grayscale digits (and its weights are not available
+offline), so MNIST-like metrics use a CNN trained on the train split: its penultimate activations
+stand in for Inception's pool features (FID, KID, precision/recall) and its logits for Inception's
+logits (IS). The weights are cached under a hash of the training data, so every run that names the
+same extractor used the same network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import torch_fidelity
+from torch import nn
+from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+from gans.data import Dataset
+
+CACHE_DIR_ENV = "GANS_CACHE_DIR"
+DEFAULT_CACHE_DIR = Path("~/.cache/gans")
+# Bump when the architecture or the training recipe changes: old cache files then stop matching.
+CLASSIFIER_CODE_VERSION = "1"
+PENULTIMATE = "penultimate"  # 128-d ReLU activations: FID, KID, precision/recall
+LOGITS = "logits"  # class logits: IS (torch-fidelity applies the softmax itself)
+
+# Measured on mnist-5k (2 CPU cores): 97.7% held-out accuracy in ~7 s; 8 epochs without the
+# shift augmentation plateau at 96.5% (4000 training digits are few).
+EPOCHS = 20
+BATCH_SIZE = 128
+MAX_LR = 3e-3  # peak of a one-cycle schedule
+MAX_SHIFT = 2  # pixels of random translation per batch: cheap augmentation for small data
+SEED = 0
+
+
+def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Parent directory of every cache this package writes (``classifiers/``, ``fidelity_cache/``).
+
+    Args:
+        cache_dir: explicit directory; wins over the environment.
+
+    Returns:
+        ``cache_dir`` if given, else ``$GANS_CACHE_DIR``, else ``~/.cache/gans``, user-expanded.
+    """
+    if cache_dir is None:
+        # An empty variable is treated as unset, as for GANS_DATA_ROOT.
+        cache_dir = os.environ.get(CACHE_DIR_ENV) or DEFAULT_CACHE_DIR
+    return Path(cache_dir).expanduser()
+
+
+class DigitClassifier(nn.Module):
+    """Two strided 5x5 conv blocks, a 128-d penultimate layer and logits; input in [-1, 1]."""
+
+    def __init__(self, channels: int, size: int, num_classes: int):
+        super().__init__()
+        # Strided convolutions instead of conv + max-pool: 4x less compute, same accuracy here.
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, 16, 5, stride=2, padding=2),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 5, stride=2, padding=2),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Dropout(0.3),
+            nn.Linear(32 * ((size + 3) // 4) ** 2, 128),
+            nn.ReLU(),
+        )
+        self.head = nn.Linear(128, num_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        penultimate = self.features(x)
+        return penultimate, self.head(penultimate)
+
+
+@dataclass(frozen=True)
+class ClassifierInfo:
+    """A trained classifier registered with torch-fidelity."""
+
+    name: str  # registered feature extractor name, e.g. "classifier-mnist-5k-0123456789ab"
+    accuracy: float  # on the dataset's test split, never seen in training
+    path: Path  # cached weights
+    feature_layer_fid: str = PENULTIMATE  # also used for KID and precision/recall
+    feature_layer_isc: str = LOGITS
+
+
+# Registered name -> (architecture arguments, state dict); torch-fidelity instantiates extractors by
+# name, so the weights must be reachable from the name alone.
+_TRAINED: dict[str, tuple[tuple[int, int, int], dict[str, torch.Tensor]]] = {}
+
+
+class ClassifierFeatureExtractor(FeatureExtractorBase):
+    """torch-fidelity view of a ``DigitClassifier``: uint8 images in, (penultimate, logits) out."""
+
+    def __init__(self, name, features_list, **kwargs):
+        super().__init__(name, features_list)
+        arch, state_dict = _TRAINED[name]
+        self.classifier = DigitClassifier(*arch)
+        self.classifier.load_state_dict(state_dict)
+
+    @staticmethod
+    def get_provided_features_list():
+        return PENULTIMATE, LOGITS
+
+    @staticmethod
+    def get_default_feature_layer_for_metric(metric):
+        return LOGITS if metric == "isc" else PENULTIMATE
+
+    @staticmethod
+    def can_be_compiled():
+        return False
+
+    @staticmethod
+    def get_dummy_input_for_compile():
+        return None
+
+    def forward(self, x):
+        # torch-fidelity hands extractors uint8 0..255 images; the classifier learnt on [-1, 1].
+        if x.dtype != torch.uint8:
+            raise TypeError(f"expected uint8 images, got {x.dtype}")
+        penultimate, logits = self.classifier(x.float() / 127.5 - 1)
+        features = {PENULTIMATE: penultimate, LOGITS: logits}
+        return tuple(features[name] for name in self.features_list)
+
+
+def classifier_extractor(
+    dataset: Dataset, cache_dir: str | os.PathLike | None = None
+) -> ClassifierInfo:
+    """Train (or load) the dataset's classifier and register it as a torch-fidelity extractor.
+
+    Args:
+        dataset: a labelled image dataset; trained on ``train``, accuracy measured on ``test``.
+        cache_dir: parent of the ``classifiers/`` cache; see ``resolve_cache_dir``.
+
+    Returns:
+        The registered extractor's name, held-out accuracy and feature layers. Calling again with
+        the same data loads the cached weights and does not register twice.
+    """
+    if dataset.kind != "image" or dataset.train_labels is None or not dataset.class_names:
+        raise ValueError(f"dataset {dataset.name!r} needs labelled images to train a classifier")
+    digest = _content_hash(dataset)
+    base = dataset.name.replace(":", "-")
+    name = f"classifier-{base}-{digest[:12]}"
+    path = resolve_cache_dir(cache_dir) / "classifiers" / f"{base}-{digest}.pt"
+    arch = (dataset.sample_shape[0], dataset.sample_shape[1], len(dataset.class_names))
+    if path.exists():
+        saved = torch.load(path, weights_only=True)
+    else:
+        saved = _train(dataset, arch)
+        _atomic_save(saved, path)
+    if name not in FEATURE_EXTRACTORS_REGISTRY:
+        _TRAINED[name] = (arch, saved["state_dict"])
+        torch_fidelity.register_feature_extractor(name, ClassifierFeatureExtractor)
+    return ClassifierInfo(name=name, accuracy=float(saved["accuracy"]), path=path)
+
+
+def _content_hash(dataset: Dataset) -> str:
+    digest = hashlib.sha256(CLASSIFIER_CODE_VERSION.encode())
+    for tensor in (dataset.train, dataset.train_labels):
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _train(dataset: Dataset, arch: tuple[int, int, int]) -> dict:
+    x, y = dataset.train.detach().cpu(), dataset.train_labels.cpu()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED)
+        model = DigitClassifier(*arch)
+    optimizer = torch.optim.Adam(model.parameters(), lr=MAX_LR)
+    steps_per_epoch = -(-len(x) // BATCH_SIZE)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=MAX_LR, total_steps=EPOCHS * steps_per_epoch
+    )
+    generator = torch.Generator().manual_seed(SEED)
+    model.train()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED)  # dropout masks
+        for _ in range(EPOCHS):
+            for idx in torch.randperm(len(x), generator=generator).split(BATCH_SIZE):
+                optimizer.zero_grad()
+                F.cross_entropy(model(_shift(x[idx], generator))[1], y[idx]).backward()
+                optimizer.step()
+                schedule.step()
+    model.eval()
+    with torch.no_grad():
+        predicted = model(dataset.test.detach().cpu())[1].argmax(dim=1)
+    accuracy = (predicted == dataset.test_labels.cpu()).float().mean().item()
+    return {"state_dict": model.state_dict(), "accuracy": torch.tensor(accuracy)}
+
+
+def _shift(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    # Pad with the background value (-1) so shifted-in pixels look like the rest of the border.
+    padded = F.pad(batch, (MAX_SHIFT,) * 4, value=-1.0)
+    dx, dy = torch.randint(0, 2 * MAX_SHIFT + 1, (2,), generator=generator).tolist()
+    return padded[:, :, dy : dy + batch.shape[2], dx : dx + batch.shape[3]]
+
+
+def _atomic_save(obj: dict, path: Path) -> None:
+    # A crash mid-write must not leave a truncated file that later runs would trust.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,258 @@
+"""FID, IS, KID and precision/recall of generated images, computed by torch-fidelity.
+
+The real split is registered as a torch-fidelity input whose name carries the dataset, split,
+sample count, channel layout and a hash of its pixels; torch-fidelity caches features and FID
+statistics under that name plus the extractor's name, so the real side is computed once.
+
+Generated images are handed over as a plain dataset of uint8 images, not as a
+``GenerativeModelModuleWrapper``: the wrapper feeds the module's raw output to the extractor (which
+requires uint8) and draws the noise itself from numpy, so a tanh generator would need a wrapper
+module anyway and could not reuse ``Trainer.generate``'s seeded torch noise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch_fidelity
+from torch.utils.data import Dataset as TorchDataset
+from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+from torch_fidelity.registry import DATASETS_REGISTRY
+
+from gans.data import SPLITS, Dataset
+from gans.feature_extractor_classifier import classifier_extractor, resolve_cache_dir
+from gans.metrics import (
+    CLASSIFIER_ACCURACY,
+    FID,
+    IS,
+    IS_STD,
+    KID,
+    KID_STD,
+    PRECISION,
+    RECALL,
+    MetricRow,
+)
+
+CLASSIFIER = "classifier"
+INCEPTION = "inception-v3-compat"
+EXTRACTORS = (CLASSIFIER, INCEPTION)
+PRC = "prc"  # requests both precision and recall
+REQUESTS = (FID, IS, KID, PRC)
+INCEPTION_WEIGHTS_ENV = "GANS_INCEPTION_WEIGHTS"
+LIBRARY = f"torch-fidelity {torch_fidelity.__version__}"
+KID_MAX_SUBSET = 1000  # torch-fidelity's default subset size; smaller when there are fewer samples
+GENERATE_CHUNK = 500  # images generated per call, to bound memory
+
+# Rows emitted per request, with the torch-fidelity result key of each.
+_ROWS = {
+    FID: ((FID, torch_fidelity.KEY_METRIC_FID),),
+    IS: ((IS, torch_fidelity.KEY_METRIC_ISC_MEAN), (IS_STD, torch_fidelity.KEY_METRIC_ISC_STD)),
+    KID: ((KID, torch_fidelity.KEY_METRIC_KID_MEAN), (KID_STD, torch_fidelity.KEY_METRIC_KID_STD)),
+    PRC: (
+        (PRECISION, torch_fidelity.KEY_METRIC_PRECISION),
+        (RECALL, torch_fidelity.KEY_METRIC_RECALL),
+    ),
+}
+
+
+class InceptionUnavailable(RuntimeError):
+    """Inception weights are neither on disk nor downloadable; the message is one short line."""
+
+
+class _UInt8Images(TorchDataset):
+    """Rows of an N x C x H x W uint8 tensor, the only input torch-fidelity's extractors accept."""
+
+    def __init__(self, images: torch.Tensor):
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.images[index]
+
+
+def evaluate_images(
+    generate: Callable[[int], torch.Tensor] | torch.Tensor,
+    real: Dataset,
+    *,
+    n_fake: int,
+    n_real: int | None = None,
+    split: str = "test",
+    extractor: str = CLASSIFIER,
+    metrics: tuple[str, ...] = REQUESTS,
+    eval_seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    inception_weights: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+    classifier_data: Dataset | None = None,
+) -> list[MetricRow]:
+    """Compare generated images with a real split.
+
+    Args:
+        generate: ``generate(n)`` returning n images in [-1, 1] (called in chunks), or a tensor of
+            at least ``n_fake`` such images.
+        real: the dataset whose split the generated images are compared with.
+        n_fake: number of generated images.
+        n_real: number of real images, a random subset of the split drawn with ``eval_seed``
+            (splits may be sorted by class); None: the whole split.
+        split: ``"train"`` or ``"test"``.
+        extractor: ``"classifier"`` (trained on ``real``) or ``"inception-v3-compat"``.
+        metrics: any of ``"fid"``, ``"is"``, ``"kid"``, ``"prc"`` (precision and recall).
+        eval_seed: seeds torch-fidelity's KID subsets and IS split shuffling.
+        cache_dir: parent of ``classifiers/`` and ``fidelity_cache/``; see ``resolve_cache_dir``.
+        inception_weights: torch-fidelity Inception weights file; None: ``$GANS_INCEPTION_WEIGHTS``,
+            else torch hub's checkpoint directory, else a download there.
+        device: where features are extracted (and ``generate`` should produce its images).
+        classifier_data: the labelled dataset whose train split trains the classifier extractor;
+            None: ``real``. Pass the full dataset when ``real`` is a class subset such as
+            ``mnist:7``: a classifier trained on one class says nothing.
+
+    Returns:
+        One row per value: fid, is, is_std, kid, kid_std, precision, recall as requested, plus
+        classifier_accuracy for the classifier. Without Inception weights the rows hold NaN and
+        say why in ``unavailable``.
+    """
+    unknown = set(metrics) - set(REQUESTS)
+    if unknown or not metrics:
+        raise ValueError(f"metrics must be a non-empty subset of {REQUESTS}, got {metrics!r}")
+    if extractor not in EXTRACTORS:
+        raise ValueError(f"extractor must be one of {', '.join(EXTRACTORS)}, got {extractor!r}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    real_images = getattr(real, split).detach().cpu()
+    if n_real is not None and n_real < len(real_images):
+        rows = torch.randperm(len(real_images), generator=torch.Generator().manual_seed(eval_seed))
+        real_images = real_images[rows[:n_real].sort().values]
+    n_real = len(real_images)
+    cache_root = resolve_cache_dir(cache_dir)
+
+    def row(metric: str, value: float, name: str, unavailable: str | None = None) -> MetricRow:
+        return MetricRow(
+            metric, value, name, n_real, n_fake, split, eval_seed, LIBRARY, unavailable
+        )
+
+    extra_rows: list[MetricRow] = []
+    options: dict = {"cache_root": str(cache_root / "fidelity_cache")}
+    if extractor == CLASSIFIER:
+        info = classifier_extractor(classifier_data or real, cache_dir)
+        name, rgb = info.name, False
+        options.update(
+            feature_layer_fid=info.feature_layer_fid,
+            feature_layer_kid=info.feature_layer_fid,
+            feature_layer_prc=info.feature_layer_fid,
+            feature_layer_isc=info.feature_layer_isc,
+        )
+        extra_rows.append(row(CLASSIFIER_ACCURACY, info.accuracy, name))
+    else:
+        name, rgb = INCEPTION, True
+        try:
+            weights = find_inception_weights(inception_weights)
+        except InceptionUnavailable as error:
+            return [row(m, math.nan, name, str(error)) for r in metrics for m, _ in _ROWS[r]]
+        # Real features are cached under the extractor's name, which is the same for every weights
+        # file; a directory per weights file keeps features of different weights apart.
+        options.update(
+            feature_extractor_weights_path=str(weights),
+            cache_root=str(cache_root / "fidelity_cache" / f"inception-{_file_hash(weights)[:12]}"),
+        )
+
+    results = torch_fidelity.calculate_metrics(
+        input1=_UInt8Images(_to_uint8(_draw(generate, n_fake), rgb)),
+        input2=_register_real(real, split, real_images, rgb),
+        fid=FID in metrics,
+        isc=IS in metrics,
+        kid=KID in metrics,
+        prc=PRC in metrics,
+        feature_extractor=name,
+        kid_subset_size=min(KID_MAX_SUBSET, n_real, n_fake),
+        rng_seed=eval_seed,
+        cuda=torch.device(device).type == "cuda",
+        # Worker processes only add start-up cost for images already in memory.
+        save_cpu_ram=True,
+        # torch-fidelity creates datasets_root for registered inputs: ours, not $TORCH_HOME.
+        datasets_root=str(cache_root / "fidelity_datasets"),
+        verbose=False,
+        **options,
+    )
+    rows = [row(m, float(results[key]), name) for r in metrics for m, key in _ROWS[r]]
+    return rows + extra_rows
+
+
+def find_inception_weights(path: str | os.PathLike | None = None) -> Path:
+    """Locate torch-fidelity's Inception weights, downloading them if allowed by the network.
+
+    Args:
+        path: explicit weights file; wins over ``$GANS_INCEPTION_WEIGHTS``. An explicit file that
+            does not exist is an error, not a reason to download.
+
+    Returns:
+        The weights file: ``path``, the environment's, or torch hub's checkpoint file (where
+        torch-fidelity itself downloads it), fetched first if missing.
+
+    Raises:
+        InceptionUnavailable: the given file is missing, or the download failed.
+    """
+    given = path or os.environ.get(INCEPTION_WEIGHTS_ENV)
+    if given:
+        given = Path(given).expanduser()
+        if not given.is_file():
+            raise InceptionUnavailable(f"Inception weights not found at {given}")
+        return given
+    hub_file = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(URL_INCEPTION_V3)
+    if not hub_file.is_file():
+        hub_file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            torch.hub.download_url_to_file(URL_INCEPTION_V3, str(hub_file), progress=False)
+        except OSError as error:  # URLError and socket errors are OSErrors
+            raise InceptionUnavailable(
+                f"Inception weights not in {hub_file.parent} and download failed ({error}); "
+                f"set {INCEPTION_WEIGHTS_ENV}"
+            ) from error
+    return hub_file
+
+
+def _draw(generate: Callable[[int], torch.Tensor] | torch.Tensor, n: int) -> torch.Tensor:
+    if isinstance(generate, torch.Tensor):
+        if len(generate) < n:
+            raise ValueError(f"n_fake={n} but only {len(generate)} images were given")
+        return generate[:n].detach().cpu()
+    with torch.no_grad():
+        chunks = [
+            generate(min(GENERATE_CHUNK, n - start)).detach().cpu()
+            for start in range(0, n, GENERATE_CHUNK)
+        ]
+    return torch.cat(chunks)
+
+
+def _to_uint8(images: torch.Tensor, rgb: bool) -> torch.Tensor:
+    """[-1, 1] floats to 0..255 uint8; grayscale tiled to 3 channels when ``rgb`` (Inception)."""
+    images = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    if rgb and images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1).contiguous()
+    return images
+
+
+def _register_real(real: Dataset, split: str, images: torch.Tensor, rgb: bool) -> str:
+    # The pixel hash in the name keeps a changed dataset from reusing stale cached statistics.
+    digest = hashlib.sha256(images.contiguous().numpy().tobytes()).hexdigest()[:12]
+    layout = "rgb" if rgb else "gray"
+    name = f"gans-{real.name.replace(':', '-')}-{split}-n{len(images)}-{layout}-{digest}"
+    if name not in DATASETS_REGISTRY:
+        torch_fidelity.register_dataset(
+            name, lambda root, download: _UInt8Images(_to_uint8(images, rgb))
+        )
+    return name
+
+
+def _file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,180 @@
+"""Image metrics through torch-fidelity: the classifier extractor, real-statistics caching, and
+Inception plumbing with a locally made (random) weights file, since this machine is offline."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+from torch_fidelity.registry import DATASETS_REGISTRY
+
+import gans.feature_extractor_classifier as classifier_module
+from gans.data import load_dataset
+from gans.feature_extractor_classifier import classifier_extractor
+from gans.metrics import CLASSIFIER_ACCURACY, FID, IS, IS_STD, KID, KID_STD, PRECISION, RECALL
+from gans.metrics_image import (
+    INCEPTION,
+    INCEPTION_WEIGHTS_ENV,
+    evaluate_images,
+)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("gans-cache")
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    return load_dataset("mnist-5k")
+
+
+@pytest.fixture(scope="session")
+def classifier(mnist, cache_dir):
+    return classifier_extractor(mnist, cache_dir)
+
+
+def values(rows):
+    return {row.metric: row.value for row in rows}
+
+
+def shuffled(images, seed=0):
+    # Splits are sorted by class: a prefix would hold only the first digits.
+    return images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))]
+
+
+def test_classifier_accuracy(classifier):
+    assert 0.95 <= classifier.accuracy <= 1.0
+    assert classifier.name.startswith("classifier-mnist-5k-")
+
+
+def test_classifier_second_call_loads_the_cached_file(mnist, cache_dir, classifier, monkeypatch):
+    mtime = classifier.path.stat().st_mtime_ns
+
+    def no_training(*args):
+        raise AssertionError("retrained although the weights were cached")
+
+    monkeypatch.setattr(classifier_module, "_train", no_training)
+    again = classifier_extractor(mnist, cache_dir)
+    assert again == classifier
+    assert classifier.path.stat().st_mtime_ns == mtime
+
+
+def test_fid_orders_self_halves_and_noise(mnist, cache_dir, classifier):
+    test = shuffled(mnist.test)
+    half = dataclasses.replace(mnist, test=test[500:])
+    noise = torch.rand(500, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    kwargs = dict(real=half, n_fake=500, metrics=("fid",), cache_dir=cache_dir)
+    itself = values(evaluate_images(test[500:], **kwargs))[FID]
+    halves = values(evaluate_images(test[:500], **kwargs))[FID]
+    uniform = values(evaluate_images(noise, **kwargs))[FID]
+    # Measured: 0.0, 14.4, 937 (penultimate activations are unnormalised, hence the scale).
+    torch.testing.assert_close(itself, 0.0, atol=0.05, rtol=0)
+    assert 5.0 <= halves <= 40.0
+    assert 500.0 <= uniform <= 1500.0
+
+
+def test_inception_score_of_the_classifier(mnist, cache_dir, classifier):
+    kwargs = dict(real=mnist, metrics=("is",), cache_dir=cache_dir)
+    balanced = values(evaluate_images(mnist.test, n_fake=1000, **kwargs))
+    sevens = mnist.test[mnist.test_labels == 7]
+    single = values(evaluate_images(sevens, n_fake=len(sevens), **kwargs))
+    # Measured: 8.79 on the 10 balanced classes (10 is the maximum), 1.10 on sevens alone.
+    assert 8.0 <= balanced[IS] <= 10.01
+    assert 0.0 <= balanced[IS_STD] <= 0.5
+    assert 1.0 <= single[IS] <= 1.5
+
+
+def test_small_sample_counts_and_real_precision_recall(mnist, cache_dir, classifier):
+    rows = evaluate_images(shuffled(mnist.test)[:200], mnist, n_fake=200, cache_dir=cache_dir)
+    by_metric = values(rows)
+    assert set(by_metric) == {FID, IS, IS_STD, KID, KID_STD, PRECISION, RECALL, CLASSIFIER_ACCURACY}
+    assert all(row.n_fake == 200 and row.n_real == 1000 for row in rows)
+    assert all(row.feature_extractor == classifier.name and row.unavailable is None for row in rows)
+    assert all(row.library.startswith("torch-fidelity ") for row in rows)
+    torch.testing.assert_close(by_metric[CLASSIFIER_ACCURACY], classifier.accuracy)
+    # Real against a subset of itself: every fake point is a real point, so precision is exact.
+    torch.testing.assert_close(by_metric[PRECISION], 1.0, atol=1e-6, rtol=0)
+    # Measured 0.905: the fakes' neighbourhood radii, taken among only 200 points, are wide.
+    assert 0.7 <= by_metric[RECALL] <= 1.0
+    assert -20.0 <= by_metric[KID] <= 20.0
+
+
+def test_real_statistics_are_computed_once(mnist, cache_dir, classifier, monkeypatch):
+    real = dataclasses.replace(mnist, test=shuffled(mnist.test)[:300])
+    fakes = shuffled(mnist.test, seed=1)[:300]
+    kwargs = dict(real=real, n_fake=300, cache_dir=cache_dir)
+    first = evaluate_images(fakes, **kwargs)
+    cached = sorted((cache_dir / "fidelity_cache").glob("gans-mnist-5k-test-n300-*"))
+    assert len(cached) == 3  # penultimate and logits features, FID statistics
+    mtimes = [path.stat().st_mtime_ns for path in cached]
+    (name,) = [key for key in DATASETS_REGISTRY if key.startswith("gans-mnist-5k-test-n300-")]
+    created = []
+    create = DATASETS_REGISTRY[name]
+    monkeypatch.setitem(DATASETS_REGISTRY, name, lambda *args: created.append(1) or create(*args))
+
+    assert evaluate_images(fakes, **kwargs) == first
+    assert created == []
+    assert [path.stat().st_mtime_ns for path in cached] == mtimes
+
+    for path in cached:
+        path.unlink()
+    assert evaluate_images(fakes, **kwargs) == first
+    assert created == [1]
+
+
+class _UnloadedInception(FeatureExtractorInceptionV3):
+    """The real architecture with its random initialisation: loading is skipped."""
+
+    def load_state_dict(self, state_dict, *args, **kwargs):
+        return None
+
+
+@pytest.fixture(scope="module")
+def random_inception_weights(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("inception")
+    torch.save({}, folder / "empty.pt")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = _UnloadedInception(
+            "random", ["2048"], feature_extractor_weights_path=folder / "empty.pt"
+        )
+    torch.save(model.state_dict(), folder / "random.pt")
+    return folder / "random.pt"
+
+
+def test_inception_runs_on_grayscale_digits(mnist, cache_dir, random_inception_weights):
+    rows = evaluate_images(
+        shuffled(mnist.train)[:30],
+        dataclasses.replace(mnist, test=shuffled(mnist.test)[:30]),
+        n_fake=30,
+        extractor=INCEPTION,
+        cache_dir=cache_dir,
+        inception_weights=random_inception_weights,
+    )
+    assert [row.metric for row in rows] == [FID, IS, IS_STD, KID, KID_STD, PRECISION, RECALL]
+    assert all(math.isfinite(row.value) and row.unavailable is None for row in rows)
+    assert all(
+        row.feature_extractor == INCEPTION and (row.n_real, row.n_fake) == (30, 30) for row in rows
+    )
+
+
+@pytest.mark.parametrize("source", ["argument", "environment"])
+def test_missing_inception_weights_give_unavailable_rows(mnist, tmp_path, monkeypatch, source):
+    missing = tmp_path / "no-such-weights.pth"
+    monkeypatch.setenv(INCEPTION_WEIGHTS_ENV, str(missing))
+    rows = evaluate_images(
+        mnist.test,
+        mnist,
+        n_fake=1000,
+        extractor=INCEPTION,
+        metrics=("fid", "is"),
+        cache_dir=tmp_path,
+        inception_weights=missing if source == "argument" else None,
+    )
+    assert [row.metric for row in rows] == [FID, IS, IS_STD]
+    assert all(math.isnan(row.value) for row in rows)
+    assert all(row.unavailable == f"Inception weights not found at {missing}" for row in rows)
