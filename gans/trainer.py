@@ -273,8 +273,10 @@ class Trainer:
 
     @torch.no_grad()
     def generate(self, n: int, rng: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` generated samples (generator in eval mode), drawn with ``rng`` or the fixed noise
-        batch when ``rng`` is None and ``n`` <= 64."""
+        """``n`` generated samples (generator in eval mode) from noise drawn with ``rng``, or from
+        the run's fixed noise batch (at most 64 samples) when ``rng`` is None."""
+        if rng is None and n > len(self.fixed_noise):
+            raise ValueError(f"the fixed noise batch has {len(self.fixed_noise)} rows; pass rng")
         noise = self.fixed_noise[:n] if rng is None else self._noise(n, rng)
         with _eval_mode(self.generator):
             return self.generator(noise)

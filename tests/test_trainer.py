@@ -249,3 +249,10 @@ def test_unknown_dataset_lists_registered_ones():
 def test_architecture_must_fit_the_data():
     with pytest.raises(ValueError, match="cannot model samples of shape \\(2,\\)"):
         trainer(toy_config(arch="dcgan28"))
+
+
+def test_fixed_noise_samples_are_the_same_every_time_and_bounded():
+    t = trainer(toy_config())
+    torch.testing.assert_close(t.generate(64), t.generate(64), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="fixed noise batch has 64 rows; pass rng"):
+        t.generate(65)
