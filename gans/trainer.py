@@ -175,8 +175,8 @@ class Trainer:
         return torch.stack([loss, w_estimate, penalty, grad_norm, active.float()])
 
     def _generator_step(self) -> torch.Tensor:
-        # The critic's parameter gradients are not needed here; skipping them saves a third of the
-        # backward pass through the critic.
+        # Only the generator learns here: the critic's parameter gradients would be thrown away, so
+        # they are not computed (the gradient still flows through the critic to its input).
         self.critic.requires_grad_(False)
         try:
             fake_scores = self._scores(
