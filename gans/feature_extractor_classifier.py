@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from gans.data import Dataset
+from gans.storage import save_atomically
 
 CACHE_DIR_ENV = "GANS_CACHE_DIR"
 DEFAULT_CACHE_DIR = Path("~/.cache/gans")
@@ -152,7 +152,7 @@ def classifier_extractor(
         saved = torch.load(path, weights_only=True)
     else:
         saved = _train(dataset, arch)
-        _atomic_save(saved, path)
+        save_atomically(saved, path)
     if name not in FEATURE_EXTRACTORS_REGISTRY:
         _TRAINED[name] = (arch, saved["state_dict"])
         torch_fidelity.register_feature_extractor(name, ClassifierFeatureExtractor)
@@ -198,16 +198,3 @@ def _shift(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     padded = F.pad(batch, (MAX_SHIFT,) * 4, value=-1.0)
     dx, dy = torch.randint(0, 2 * MAX_SHIFT + 1, (2,), generator=generator).tolist()
     return padded[:, :, dy : dy + batch.shape[2], dx : dx + batch.shape[3]]
-
-
-def _atomic_save(obj: dict, path: Path) -> None:
-    # A crash mid-write must not leave a truncated file that later runs would trust.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

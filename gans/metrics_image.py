@@ -12,6 +12,7 @@ module anyway and could not reuse ``Trainer.generate``'s seeded torch noise.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -250,7 +251,9 @@ def _register_real(real: Dataset, split: str, images: torch.Tensor, rgb: bool) -
     return name
 
 
+@functools.cache
 def _file_hash(path: Path) -> str:
+    # Cached: Inception's weights are ~100 MB and every evaluation of a suite asks again.
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):

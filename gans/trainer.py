@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from tqdm.auto import tqdm
 from gans.data import Dataset, load_dataset
 from gans.hyperparameters import ConfigError
 from gans.models import ARCHITECTURES, build_models
+from gans.storage import save_atomically
 from gans.strategies import STRATEGIES, make_strategy
 
 # Per generator iteration, in this order. Critic-side values are means over its n_critic steps.
@@ -228,11 +228,12 @@ class Trainer:
                     scheduler.step()
                 self.gen_iter += 1
                 self.critic_steps += self.hparams.n_critic
+                # The training clock stops before the held-out check, which is evaluation.
+                self.elapsed_s += time.perf_counter() - start
                 heldout = self._nan
                 if self.gen_iter % self.config.heldout_every == 0:
                     heldout = self.heldout_critic_loss()
                 row = torch.cat([critic_rows.mean(0), torch.stack([g_loss, heldout])])
-                self.elapsed_s += time.perf_counter() - start
                 self._pending.append((self.gen_iter, self.critic_steps, self.elapsed_s, row))
                 if self.gen_iter % self.config.log_every == 0 or self.gen_iter == until:
                     self._flush()
@@ -333,17 +334,7 @@ class Trainer:
 
     def save_checkpoint(self, path: str | os.PathLike) -> Path:
         """Write the full training state atomically (a crash mid-write leaves the old file)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(self.state_dict(), f)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return save_atomically(self.state_dict(), path)
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
         """Restore a state written by ``save_checkpoint``; training then continues exactly as the
