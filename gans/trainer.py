@@ -326,8 +326,9 @@ class Trainer:
         self.opt_c.load_state_dict(state["opt_c"])
         for scheduler, saved in zip(self.schedulers, state["schedulers"]):
             scheduler.load_state_dict(saved)
-        self.rng.set_state(state["rng"])
-        self.eval_rng.set_state(state["eval_rng"])
+        # Generator states are CPU byte tensors whatever the device (map_location moved them).
+        self.rng.set_state(state["rng"].cpu())
+        self.eval_rng.set_state(state["eval_rng"].cpu())
         for key in ("gen_iter", "critic_steps", "elapsed_s", "status", "diverged_at"):
             setattr(self, key, state[key])
         self.curves = list(state["curves"])
@@ -339,9 +340,7 @@ class Trainer:
     def load_checkpoint(self, path: str | os.PathLike) -> None:
         """Restore a state written by ``save_checkpoint``; training then continues exactly as the
         uninterrupted run would have (bit-identical on the CPU)."""
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        state["rng"], state["eval_rng"] = state["rng"].cpu(), state["eval_rng"].cpu()
-        self.load_state_dict(state)
+        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
 
 
 @contextmanager

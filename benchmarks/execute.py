@@ -1,0 +1,268 @@
+"""One run of a suite, start to finish: train in chunks between evaluation points, checkpoint after
+each chunk, evaluate, and leave the run's tables and completion marker. Rerunning resumes from the
+last checkpoint; a finished run is skipped."""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+import gans
+from benchmarks.store import DONE_MARKER, read_done, write_json, write_table
+from benchmarks.suites import RunSpec
+from gans.metrics_toy import critic_surface, data_square
+from gans.storage import save_atomically
+
+INTERMEDIATE_METRICS = ("kid", "fid")  # cheap enough to run along the way
+FAILED = "failed"
+
+
+def run_row(spec: RunSpec) -> dict[str, Any]:
+    """The config columns of a run's row in runs.parquet."""
+    train = spec.train
+    return {
+        "run_id": spec.run_id,
+        "suite": spec.suite,
+        "strategy": train.strategy,
+        "dataset": train.dataset,
+        "arch": train.arch,
+        "width": train.width or gans.ARCHITECTURES.get(train.arch).default_width,
+        "seed": train.seed,
+        "batch_size": train.batch_size,
+        "hparams": json.dumps(spec.resolved()["hparams"], default=list),
+    }
+
+
+def execute_run(
+    spec: RunSpec,
+    suite_dir: Path,
+    *,
+    device: str = "cpu",
+    data_root=None,
+    data: gans.Dataset | None = None,
+    progress: bool = True,
+    position: int = 1,
+    inception_weights=None,
+    tensorboard_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Run ``spec`` (or resume it, or skip it when done) and return its row for runs.parquet.
+
+    An exception inside the run is caught: the row says ``failed`` with the message, the traceback
+    goes to error.log, and the checkpoint stays for the next attempt. Interrupts propagate.
+    """
+    run_dir = suite_dir / spec.run_id
+    done = read_done(run_dir)
+    if done is not None:
+        return done
+    try:
+        return _train_and_evaluate(
+            spec,
+            run_dir,
+            device,
+            data_root,
+            data,
+            progress,
+            position,
+            inception_weights,
+            tensorboard_dir,
+        )
+    except Exception as error:  # one run failing never stops the others
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "error.log").write_text(traceback.format_exc())
+        message = " ".join(f"{type(error).__name__}: {error}".split())[:500]
+        return {**run_row(spec), "status": FAILED, "message": message}
+
+
+def _train_and_evaluate(
+    spec, run_dir, device, data_root, data, progress, position, inception_weights, tensorboard_dir
+):
+    write_json(run_dir / "config.json", spec.resolved())
+    trainer = gans.Trainer(
+        spec.train,
+        device=device,
+        data=data,
+        data_root=data_root,
+        progress=progress,
+        progress_position=position,
+    )
+    evaluator = _Evaluator(spec, trainer, data_root, inception_weights)
+    state_path = run_dir / "state.pt"
+    if state_path.exists():
+        state = torch.load(state_path, map_location=trainer.device, weights_only=True)
+        trainer.load_state_dict(state["trainer"])
+        evaluator.rows, evaluator.seconds = list(state["evals"]), state["eval_s"]
+    board = _TensorBoard(tensorboard_dir, spec) if tensorboard_dir else None
+    while trainer.status == gans.RUNNING:
+        every = spec.eval.every
+        trainer.train(until=(trainer.gen_iter // every + 1) * every)
+        out_of_time = spec.seconds is not None and trainer.elapsed_s >= spec.seconds
+        if trainer.status == gans.RUNNING and not out_of_time:
+            evaluator.evaluate(final=False)
+            _save_samples(trainer, run_dir)
+        if out_of_time and trainer.status == gans.RUNNING:
+            trainer.status = gans.DONE
+        state = {
+            "trainer": trainer.state_dict(),
+            "evals": evaluator.rows,
+            "eval_s": evaluator.seconds,
+        }
+        save_atomically(state, state_path)
+        if board:
+            board.write(trainer.curves, evaluator.rows)
+    if trainer.status == gans.DONE:
+        evaluator.evaluate(final=True)
+        _save_samples(trainer, run_dir)
+        if trainer.data.kind == "points":
+            _save_toy_views(trainer, run_dir, spec.eval.final_samples)
+    if board:
+        board.write(trainer.curves, evaluator.rows)
+        board.close()
+    curves = pd.DataFrame(trainer.curves)
+    curves.insert(0, "run_id", spec.run_id)
+    write_table(run_dir / "curves.parquet", curves)
+    evals = pd.DataFrame(evaluator.rows)
+    evals.insert(0, "run_id", spec.run_id)
+    write_table(run_dir / "evals.parquet", evals)
+    row = {
+        **run_row(spec),
+        "status": trainer.status,
+        "message": f"non-finite loss at generator iteration {trainer.diverged_at}"
+        if trainer.status == gans.DIVERGED
+        else "",
+        "diverged_at": trainer.diverged_at,
+        "gen_iters": trainer.gen_iter,
+        "critic_steps": trainer.critic_steps,
+        "train_s": trainer.elapsed_s,
+        "eval_s": evaluator.seconds,
+        **evaluator.final_columns(),
+    }
+    write_json(run_dir / DONE_MARKER, row)
+    state_path.unlink(missing_ok=True)  # the run is finished; its tables hold what matters
+    return row
+
+
+class _Evaluator:
+    """Evaluates a trainer at intermediate points and at the end, keeping the rows and the time."""
+
+    def __init__(self, spec: RunSpec, trainer: gans.Trainer, data_root, inception_weights):
+        self.spec, self.trainer = spec, trainer
+        self.rows: list[dict[str, Any]] = []
+        self.seconds = 0.0
+        self.options: dict[str, Any] = {"inception_weights": inception_weights}
+        name = spec.train.dataset
+        if trainer.data.kind == "image" and ":" in name:
+            # A classifier trained on one class says nothing: train it on the whole dataset.
+            self.options["classifier_data"] = gans.load_dataset(
+                name.partition(":")[0], root=data_root
+            )
+
+    def evaluate(self, final: bool) -> None:
+        start = time.perf_counter()
+        plan, seed = self.spec.eval, self.spec.train.seed
+        if self.trainer.data.kind != "image":
+            n = plan.final_samples if final else plan.intermediate_samples
+            found = gans.evaluate(self.trainer, n, eval_seed=seed)
+        elif final:
+            found = [
+                row
+                for extractor in plan.extractors
+                for row in gans.evaluate(
+                    self.trainer,
+                    plan.final_samples,
+                    eval_seed=seed,
+                    extractor=extractor,
+                    **self.options,
+                )
+            ]
+        else:
+            found = gans.evaluate(
+                self.trainer,
+                plan.intermediate_samples,
+                eval_seed=seed,
+                metrics=INTERMEDIATE_METRICS,
+                **self.options,
+            )
+        self.seconds += time.perf_counter() - start
+        stage = "final" if final else "intermediate"
+        self.rows += [
+            {
+                "gen_iter": self.trainer.gen_iter,
+                "elapsed_s": self.trainer.elapsed_s,
+                "stage": stage,
+                **row.as_dict(),
+            }
+            for row in found
+        ]
+
+    def final_columns(self) -> dict[str, Any]:
+        """Final metric values as columns; Inception's get their own, never mixed with others."""
+        columns = {}
+        for row in self.rows:
+            if row["stage"] == "final":
+                suffix = "_inception" if row["feature_extractor"] == "inception-v3-compat" else ""
+                columns[f"{row['metric']}{suffix}"] = row["value"]
+        return columns
+
+
+def _save_samples(trainer: gans.Trainer, run_dir: Path) -> None:
+    if trainer.data.kind == "image":
+        trainer.save_samples(run_dir / "samples" / f"{trainer.gen_iter:07d}.png")
+
+
+def _save_toy_views(trainer: gans.Trainer, run_dir: Path, n: int) -> None:
+    """Generated and real points and the critic's surface, for the report's toy figures."""
+    real = trainer.data.test[:n]
+    fake = trainer.generate(n, torch.Generator(trainer.device).manual_seed(trainer.config.seed))
+    lo, hi = data_square(real)
+    xs, ys, surface = critic_surface(trainer.critic, lo, hi)
+    np.savez_compressed(
+        run_dir / "toy.npz",
+        fake=fake.cpu().numpy(),
+        real=real.cpu().numpy(),
+        xs=xs.numpy(),
+        ys=ys.numpy(),
+        critic=surface.numpy(),
+    )
+
+
+class _TensorBoard:
+    """Losses and metrics as TensorBoard scalars, appended as the run goes."""
+
+    CURVES = {
+        "critic_loss": "loss/critic",
+        "g_loss": "loss/generator",
+        "w_estimate": "critic/w_estimate",
+        "penalty": "critic/penalty",
+        "grad_norm": "critic/grad_norm",
+        "heldout_critic_loss": "loss/critic_heldout",
+    }
+
+    def __init__(self, root: Path, spec: RunSpec):
+        from torch.utils.tensorboard import SummaryWriter  # needs the `tensorboard` extra
+
+        train = spec.train
+        self.writer = SummaryWriter(
+            str(root / spec.suite / f"{train.dataset}-{train.strategy}-s{train.seed}-{spec.run_id}")
+        )
+        self.curves_written = self.evals_written = 0
+
+    def write(self, curves: list[dict], evals: list[dict]) -> None:
+        for row in curves[self.curves_written :]:
+            for column, tag in self.CURVES.items():
+                if np.isfinite(row[column]):
+                    self.writer.add_scalar(tag, row[column], row["gen_iter"])
+        for row in evals[self.evals_written :]:
+            if np.isfinite(row["value"]):
+                self.writer.add_scalar(f"metrics/{row['metric']}", row["value"], row["gen_iter"])
+        self.curves_written, self.evals_written = len(curves), len(evals)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()

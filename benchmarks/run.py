@@ -1,0 +1,201 @@
+"""Run a suite: every (dataset, strategy, seed) run, then the tables (and the report).
+
+    python -m benchmarks.run --suite quick
+
+Exit status: 0 when every run finished (a diverged run is a finished run), 1 when a run failed
+with an error (the others still ran and are kept), 2 for bad input (nothing was started).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+import gans
+from benchmarks.execute import FAILED
+from benchmarks.executors import run_in_process, run_in_workers, run_on_ray
+from benchmarks.store import collect_tables
+from benchmarks.suites import SuiteError, load_suite
+
+OFFLINE_SUITE = "quick"
+
+
+class InputError(Exception):
+    """Bad input: reported in one line, exit status 2."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--suite", required=True, help="built-in suite name or path of a .toml file")
+    p.add_argument("--out", type=Path, default=Path("results"), help="results root (results/)")
+    p.add_argument("--seeds", help="comma-separated subset of the suite's seeds")
+    p.add_argument("--strategies", help="comma-separated subset of the suite's strategies")
+    p.add_argument("--datasets", help="comma-separated subset of the suite's datasets")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--data-root", help=f"where image datasets live (${gans.data.DATA_ROOT_ENV})")
+    p.add_argument("--inception-weights", help="torch-fidelity Inception weights file")
+    p.add_argument("--executor", choices=("local", "ray"), default="local")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes")
+    p.add_argument("--ray-address", help="join a Ray cluster (auto or HOST:PORT)")
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        help="module or .py file registering loss strategies (repeatable)",
+    )
+    p.add_argument("--fresh", action="store_true", help="delete the selected runs and start over")
+    p.add_argument("--no-report", action="store_true", help="do not write the report")
+    p.add_argument("--tensorboard", type=Path, help="also write TensorBoard scalars here")
+    return p.parse_args(argv)
+
+
+def _subset(option: str | None, available: tuple, what: str, convert=str) -> tuple:
+    if option is None:
+        return available
+    try:
+        chosen = tuple(convert(item.strip()) for item in option.split(",") if item.strip())
+    except ValueError:
+        raise InputError(f"--{what} must be comma-separated values, got {option!r}") from None
+    unknown = [c for c in chosen if c not in available]
+    if unknown or not chosen:
+        raise InputError(
+            f"--{what}: {', '.join(map(str, unknown)) or 'nothing'} not in the suite;"
+            f" it has {', '.join(map(str, available))}"
+        )
+    return chosen
+
+
+def _device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InputError(f"--device must be auto, cpu, cuda or cuda:N, got {name!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {name}: no CUDA device here; use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise InputError(f"--device must be auto, cpu, cuda or cuda:N, got {name!r}")
+    return str(device)
+
+
+def _load_datasets(names: tuple[str, ...], data_root) -> dict[str, gans.Dataset]:
+    """Load every dataset once up front: a missing one stops the suite before any run starts."""
+    datasets = {}
+    for name in names:
+        try:
+            datasets[name] = gans.load_dataset(name, root=data_root)
+        except gans.DatasetUnavailable as error:
+            raise InputError(f"{error}; the {OFFLINE_SUITE!r} suite runs offline") from None
+    return datasets
+
+
+def _writable(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise InputError(f"--out: cannot write to {directory}: {error.strerror}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        for plugin in args.plugin:
+            gans.load_plugin(plugin)
+        suite = load_suite(args.suite)
+        seeds = _subset(args.seeds, suite.seeds, "seeds", int)
+        strategies = _subset(args.strategies, suite.strategies, "strategies")
+        names = _subset(args.datasets, tuple(suite.datasets), "datasets")
+        if args.workers < 1:
+            raise InputError(f"--workers must be >= 1, got {args.workers}")
+        device = _device(args.device)
+        specs = [
+            s
+            for s in suite.runs()
+            if s.train.seed in seeds and s.train.strategy in strategies and s.train.dataset in names
+        ]
+        datasets = _load_datasets(names, args.data_root)
+        suite_dir = (args.out / suite.name).resolve()
+        _writable(suite_dir)
+    except (InputError, SuiteError, gans.RegistryError, gans.ConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.fresh:
+        for spec in specs:
+            shutil.rmtree(suite_dir / spec.run_id, ignore_errors=True)
+    options = {
+        "device": device,
+        "data_root": args.data_root,
+        "inception_weights": args.inception_weights,
+        "tensorboard_dir": args.tensorboard,
+    }
+    rows = []
+    bar = tqdm(
+        total=len(specs), desc=f"suite {suite.name}", unit="run", position=0, dynamic_ncols=True
+    )
+
+    def on_done(row):
+        rows.append(row)
+        bar.update(1)
+        bar.set_postfix_str(f"{row['dataset']} {row['strategy']} s{row['seed']}: {row['status']}")
+
+    try:
+        if args.executor == "ray":
+            run_on_ray(specs, suite_dir, options, args.ray_address, on_done)
+        elif args.workers > 1:
+            run_in_workers(specs, suite_dir, options, args.workers, on_done)
+        else:
+            run_in_process(specs, suite_dir, options, datasets, on_done)
+    finally:
+        bar.close()
+        # Whatever finished is in the tables, even after an interrupt.
+        order = {spec.run_id: i for i, spec in enumerate(specs)}
+        rows.sort(key=lambda row: order[row["run_id"]])
+        if rows:
+            collect_tables(suite_dir, rows)
+    failed = [row for row in rows if row["status"] == FAILED]
+    _print_summary(rows, failed, suite_dir)
+    if not args.no_report:
+        _report(suite_dir)
+    return 1 if failed else 0
+
+
+def _print_summary(rows, failed, suite_dir: Path) -> None:
+    counts = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    print(
+        f"{len(rows)} runs: "
+        + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        + f"; tables in {suite_dir}"
+    )
+    for row in failed:
+        print(
+            f"failed: {row['dataset']} {row['strategy']} seed {row['seed']} ({row['run_id']}): "
+            f"{row['message']}",
+            file=sys.stderr,
+        )
+
+
+def _report(suite_dir: Path) -> None:
+    # benchmarks.report arrives with the report issue; until then there is nothing to write.
+    if importlib.util.find_spec("benchmarks.report") is not None:
+        importlib.import_module("benchmarks.report").main([str(suite_dir)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""The results store: one directory per run, suite-level tables written atomically.
+
+results/<suite>/<run_id>/ holds config.json (the resolved config), state.pt (checkpoint and the
+evaluations so far), curves.parquet, evals.parquet, samples/, and done.json, the completion marker
+holding the run's row. The suite's runs/curves/evals tables are rebuilt from the run directories,
+so they always agree with what is on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+DONE_MARKER = "done.json"
+CONFIG_COLUMNS = ("run_id", "strategy", "dataset", "arch", "width", "seed")
+
+
+def write_atomically(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, default=str)))
+
+
+def write_table(path: Path, frame: pd.DataFrame) -> None:
+    write_atomically(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def read_done(run_dir: Path) -> dict[str, Any] | None:
+    marker = run_dir / DONE_MARKER
+    return json.loads(marker.read_text()) if marker.exists() else None
+
+
+def collect_tables(suite_dir: Path, run_rows: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
+    """Write runs/curves/evals tables (and runs.csv) for ``run_rows``, config columns on every row.
+
+    Returns:
+        The three tables by name.
+    """
+    runs = pd.DataFrame(run_rows)
+    config = runs[[c for c in CONFIG_COLUMNS if c in runs]] if len(runs) else None
+    tables = {"runs": runs}
+    for name in ("curves", "evals"):
+        parts = [
+            pd.read_parquet(suite_dir / row["run_id"] / f"{name}.parquet")
+            for row in run_rows
+            if (suite_dir / row["run_id"] / f"{name}.parquet").exists()
+        ]
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"run_id": []})
+        if config is not None:
+            frame = config.merge(frame, on="run_id", how="right")
+        tables[name] = frame
+    for name, frame in tables.items():
+        write_table(suite_dir / f"{name}.parquet", frame)
+    write_atomically(suite_dir / "runs.csv", lambda tmp: runs.to_csv(tmp, index=False))
+    return tables

@@ -1,0 +1,229 @@
+"""Suites: small TOML files that name the grid of runs (datasets x strategies x seeds) and how
+each run is trained and evaluated. ``load_suite`` validates a file completely before anything
+runs; ``Suite.runs()`` expands it into ``RunSpec``s whose ids are hashes of their resolved config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gans
+
+BUILTIN_DIR = Path(__file__).parent / "suites"
+# Bump when the meaning of a run changes without its config changing, so old results are redone.
+RUN_FORMAT = 1
+EXTRACTORS = ("classifier", "inception-v3-compat")
+
+
+class SuiteError(ValueError):
+    """A suite name, file or value is invalid; the message says where and what is accepted."""
+
+
+@dataclass(frozen=True)
+class EvalPlan:
+    """When and how a run is evaluated."""
+
+    every: int  # generator iterations between intermediate evaluations
+    intermediate_samples: int  # generated samples per intermediate evaluation (cheap: KID, FID)
+    final_samples: int  # generated samples of the final evaluation (every metric)
+    extractors: tuple[str, ...] = ("classifier",)  # image feature extractors of the final eval
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a suite: everything ``execute_run`` needs, picklable for worker processes."""
+
+    suite: str
+    train: gans.TrainConfig
+    eval: EvalPlan
+    seconds: float | None = None  # wall-clock training budget; None: train.gen_iters decides
+
+    @property
+    def run_id(self) -> str:
+        """Stable hash of the resolved config: equal configs share results, changed ones do not."""
+        blob = json.dumps(self.resolved(), sort_keys=True, default=list)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def resolved(self) -> dict[str, Any]:
+        """The config with every default filled in (strategy hyperparameters included)."""
+        hparams = gans.make_strategy(self.train.strategy, self.train.hyperparameters).hparams
+        return {
+            "format": RUN_FORMAT,
+            "train": self.train.as_dict(),
+            "hparams": hparams.as_dict(),
+            "eval": dataclasses.asdict(self.eval),
+            "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    seeds: tuple[int, ...]
+    strategies: tuple[str, ...]
+    datasets: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> its table
+    eval: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def runs(self) -> list[RunSpec]:
+        """Every (dataset, strategy, seed) of the grid, in that order."""
+        return [
+            self._run(dataset, strategy, seed)
+            for dataset in self.datasets
+            for strategy in self.strategies
+            for seed in self.seeds
+        ]
+
+    def _run(self, dataset: str, strategy: str, seed: int) -> RunSpec:
+        table = self.datasets[dataset]
+        plan = EvalPlan(
+            every=table.get("eval_every", self.eval.get("every", 1000)),
+            intermediate_samples=self.eval.get("intermediate_samples", 1000),
+            final_samples=self.eval.get("final_samples", 10_000),
+            extractors=tuple(self.eval.get("extractors", ("classifier",))),
+        )
+        overrides = table.get("hyperparameters", {}).get(strategy, {})
+        train = gans.TrainConfig(
+            strategy=strategy,
+            dataset=dataset,
+            arch=table["arch"],
+            width=table.get("width"),
+            latent_dim=table.get("latent_dim"),
+            depth=table.get("depth", 3),
+            batch_size=table.get("batch_size", 64),
+            gen_iters=table.get("gen_iters", 1_000_000 if "seconds" in table else 10_000),
+            seed=seed,
+            hyperparameters=overrides,
+            lr_decay=table.get("lr_decay", False),
+            heldout_every=table.get("heldout_every", 100),
+        )
+        return RunSpec(self.name, train, plan, table.get("seconds"))
+
+
+_DATASET_KEYS = {
+    "arch",
+    "width",
+    "latent_dim",
+    "depth",
+    "batch_size",
+    "gen_iters",
+    "seconds",
+    "lr_decay",
+    "heldout_every",
+    "eval_every",
+    "hyperparameters",
+}
+_EVAL_KEYS = {"every", "intermediate_samples", "final_samples", "extractors"}
+_TOP_KEYS = {"description", "seeds", "strategies", "datasets", "eval", "hyperparameters"}
+
+
+def builtin_suites() -> list[str]:
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.toml"))
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """A built-in suite by name, or a suite file by path, validated in full.
+
+    Raises:
+        SuiteError: unknown suite, unreadable or malformed file (with its line), or bad values.
+    """
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        if name_or_path not in builtin_suites():
+            raise SuiteError(
+                f"unknown suite {name_or_path!r}; built-in: {', '.join(builtin_suites())}, "
+                "or give the path of a .toml suite file"
+            )
+        path = BUILTIN_DIR / f"{name_or_path}.toml"
+    try:
+        raw = tomllib.loads(path.read_text())
+    except OSError as error:
+        raise SuiteError(f"cannot read suite file {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SuiteError(f"suite file {path} is not valid TOML: {error}") from None
+    try:
+        suite = _parse(path.stem, raw, path)
+        suite.runs()  # builds and validates every TrainConfig and strategy override
+    except SuiteError:
+        raise
+    except (ValueError, TypeError) as error:  # ConfigError, RegistryError
+        raise SuiteError(f"suite file {path}: {error}") from None
+    return suite
+
+
+def _parse(name: str, raw: dict[str, Any], path: Path) -> Suite:
+    where = f"suite file {path}"
+    _only(raw, _TOP_KEYS, where)
+    seeds = raw.get("seeds", [0])
+    if not (isinstance(seeds, list) and seeds and all(_is_int(s) and s >= 0 for s in seeds)):
+        raise SuiteError(f"{where}: seeds must be a non-empty list of integers >= 0, got {seeds!r}")
+    strategies = raw.get("strategies", ["gan", "wgan", "wgan-gp"])
+    if not (isinstance(strategies, list) and strategies):
+        raise SuiteError(f"{where}: strategies must be a non-empty list of names")
+    datasets = raw.get("datasets")
+    if not (isinstance(datasets, dict) and datasets):
+        raise SuiteError(f"{where}: needs at least one [datasets.NAME] table")
+    for dataset, table in datasets.items():
+        _only(table, _DATASET_KEYS, f"{where}, [datasets.{dataset}]")
+        if "arch" not in table:
+            raise SuiteError(f"{where}, [datasets.{dataset}]: arch is required")
+        if "seconds" in table and not (_is_number(table["seconds"]) and table["seconds"] > 0):
+            raise SuiteError(f"{where}, [datasets.{dataset}]: seconds must be a number > 0")
+        if "eval_every" in table and not (
+            _is_int(table["eval_every"]) and table["eval_every"] >= 1
+        ):
+            raise SuiteError(f"{where}, [datasets.{dataset}]: eval_every must be an integer >= 1")
+    evaluation = raw.get("eval", {})
+    _only(evaluation, _EVAL_KEYS, f"{where}, [eval]")
+    for key in ("every", "intermediate_samples", "final_samples"):
+        if key in evaluation and not (_is_int(evaluation[key]) and evaluation[key] >= 1):
+            raise SuiteError(f"{where}, [eval]: {key} must be an integer >= 1")
+    unknown = set(evaluation.get("extractors", ())) - set(EXTRACTORS)
+    if unknown:
+        raise SuiteError(f"{where}, [eval]: extractors must be among {', '.join(EXTRACTORS)}")
+    # Strategy-wide overrides apply on every dataset; a dataset's own overrides win.
+    for table in datasets.values():
+        merged = {s: dict(o) for s, o in raw.get("hyperparameters", {}).items()}
+        for strategy, overrides in table.get("hyperparameters", {}).items():
+            merged.setdefault(strategy, {}).update(overrides)
+        table["hyperparameters"] = merged
+        stray = sorted(set(merged) - set(strategies))
+        if stray:
+            raise SuiteError(
+                f"{where}: hyperparameters for {', '.join(stray)}, which the suite "
+                f"does not run; strategies: {', '.join(strategies)}"
+            )
+    return Suite(
+        name,
+        raw.get("description", ""),
+        tuple(seeds),
+        tuple(strategies),
+        datasets,
+        evaluation,
+        path,
+    )
+
+
+def _only(table: Any, allowed: set[str], where: str) -> None:
+    if not isinstance(table, dict):
+        raise SuiteError(f"{where}: expected a table")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise SuiteError(
+            f"{where}: unknown key {', '.join(unknown)}; accepted: {', '.join(sorted(allowed))}"
+        )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
