@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 .PHONY: quick test lint
 
 quick: $(INSTALLED)
-	$(PYTHON) -m benchmarks.train --strategies gan,wgan,wgan-gp --dataset mnist-5k --width 16 --gen-iters 100
+	$(PYTHON) -m benchmarks.run --suite quick
 
 test: $(INSTALLED)
 	$(PYTHON) -m pytest

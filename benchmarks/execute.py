@@ -51,12 +51,15 @@ def execute_run(
     position: int = 1,
     inception_weights=None,
     tensorboard_dir: Path | None = None,
+    plugins: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Run ``spec`` (or resume it, or skip it when done) and return its row for runs.parquet.
 
     An exception inside the run is caught: the row says ``failed`` with the message, the traceback
     goes to error.log, and the checkpoint stays for the next attempt. Interrupts propagate.
     """
+    for plugin in plugins:  # worker processes and Ray tasks start without them
+        gans.load_plugin(plugin)
     run_dir = suite_dir / spec.run_id
     done = read_done(run_dir)
     if done is not None:

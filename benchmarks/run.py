@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         "data_root": args.data_root,
         "inception_weights": args.inception_weights,
         "tensorboard_dir": args.tensorboard,
+        "plugins": tuple(args.plugin),
     }
     rows = []
     bar = tqdm(

@@ -19,6 +19,7 @@ from gans.registry import RegistryError
 from gans.strategies import STRATEGIES, register_strategy
 
 ENTRY_POINT_GROUP = "gans.losses"
+_LOADED: dict[str, list[str]] = {}  # module name or resolved file path -> names it registered
 
 
 class PluginError(RegistryError):
@@ -43,13 +44,17 @@ def load_plugin(module_or_file: str) -> list[str]:
     """Import a module by dotted name, or a ``.py`` file by path, that registers strategies.
 
     Returns:
-        The names it registered.
+        The names it registered. Loading the same module or file again does nothing and returns
+        the same names.
 
     Raises:
         PluginError: the module or file is missing or fails to import.
     """
-    before = set(STRATEGIES.names())
     path = Path(module_or_file)
+    key = str(path.resolve()) if path.suffix == ".py" else module_or_file
+    if key in _LOADED:  # worker processes load the main process's plugins again
+        return _LOADED[key]
+    before = set(STRATEGIES.names())
     try:
         if path.suffix == ".py":
             if not path.is_file():
@@ -67,4 +72,5 @@ def load_plugin(module_or_file: str) -> list[str]:
         raise PluginError(
             f"plugin {module_or_file} failed to import: {type(exc).__name__}: {exc}"
         ) from exc
-    return sorted(set(STRATEGIES.names()) - before)
+    _LOADED[key] = sorted(set(STRATEGIES.names()) - before)
+    return _LOADED[key]

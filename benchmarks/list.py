@@ -1,0 +1,111 @@
+"""List what a suite can name: loss strategies, datasets, architectures, metrics and suites.
+
+    python -m benchmarks.list [--plugin MODULE_OR_FILE ...]
+
+Exit status: 0, or 2 when a plugin cannot be loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import gans
+from gans import metrics
+from benchmarks.suites import builtin_suites, load_suite
+
+METRIC_MEANINGS = {
+    metrics.FID: "Frechet distance between real and generated features (lower is better)",
+    metrics.IS: "Inception score of generated images (higher is better)",
+    metrics.IS_STD: "standard deviation of the Inception score over splits",
+    metrics.KID: "kernel Inception distance, unbiased MMD of features (lower is better)",
+    metrics.KID_STD: "standard deviation of KID over subsets",
+    metrics.PRECISION: "share of generated samples inside the real manifold (quality)",
+    metrics.RECALL: "share of real samples inside the generated manifold (coverage)",
+    metrics.CLASSIFIER_ACCURACY: "held-out accuracy of the classifier feature extractor",
+    metrics.W1: "exact Wasserstein-1 distance to real points (toy data, lower is better)",
+    metrics.MODES_COVERED: "mixture modes that receive generated points (toy data)",
+    metrics.HIGH_QUALITY: "share of generated points within 3 std of a mode (toy data)",
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.list",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        help="module or .py file registering loss strategies (repeatable)",
+    )
+    return p.parse_args(argv)
+
+
+def _section(title: str, rows: list[tuple[str, str]]) -> str:
+    width = max(len(name) for name, _ in rows)
+    lines = [title]
+    for name, text in rows:
+        # Continuation lines of a multi-line text line up under its first line.
+        indent = "\n  " + " " * (width + 2)
+        lines.append(f"  {name:<{width}}  {text.replace(chr(10), indent)}")
+    return "\n".join(lines)
+
+
+def _strategy(name: str) -> str:
+    pieces = gans.make_strategy(name).pieces()
+    hparams = gans.default_hyperparameters(name)
+    return (
+        " + ".join(f"{kind} {piece}" for kind, piece in pieces.items() if piece)
+        + f"  (from {gans.STRATEGIES.provider(name)})\n"
+        + " ".join(f"{key}={value}" for key, value in hparams.items() if value is not None)
+    )
+
+
+def _suite_summary(name: str) -> str:
+    description = load_suite(name).description.strip()
+    return description.splitlines()[0] if description else "(no description)"
+
+
+def listing() -> str:
+    """Everything registered, as readable text."""
+    offline = gans.data.OFFLINE_DATASETS
+    architectures = [(name, gans.ARCHITECTURES.get(name)) for name in gans.ARCHITECTURES]
+    sections = [
+        _section("Loss strategies", [(name, _strategy(name)) for name in gans.STRATEGIES]),
+        _section(
+            "Datasets",
+            [
+                (name, "offline" if name in offline else "needs a download (--data-root)")
+                for name in gans.DATASETS
+            ],
+        ),
+        _section(
+            "Architectures",
+            [
+                (name, f"{a.description}; width {a.default_width}, latent {a.default_latent_dim}")
+                for name, a in architectures
+            ],
+        ),
+        _section("Metrics", list(METRIC_MEANINGS.items())),
+        _section("Suites", [(name, _suite_summary(name)) for name in builtin_suites()]),
+    ]
+    return "\n\n".join(sections)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        for plugin in args.plugin:
+            gans.load_plugin(plugin)
+    except gans.RegistryError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(listing())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
