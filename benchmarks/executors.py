@@ -62,8 +62,12 @@ def run_in_workers(
         futures = {
             pool.submit(_execute_in_worker, spec, suite_dir, options): spec for spec in specs
         }
-        for future in as_completed(futures):
-            on_done(_result_or_failure(future.result, futures[future]))
+        try:
+            for future in as_completed(futures):
+                on_done(_result_or_failure(future.result, futures[future]))
+        except BaseException:  # Ctrl-C: start no queued run; finished ones reach the tables
+            pool.shutdown(cancel_futures=True)
+            raise
 
 
 def run_on_ray(
@@ -81,6 +85,7 @@ def run_on_ray(
     ray.init(
         address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True
     )
+    pending = {}
     try:
         on_gpu = torch.device(options["device"]).type == "cuda"
         task = ray.remote(num_cpus=1, num_gpus=1 if on_gpu else 0)(execute_run)
@@ -97,6 +102,8 @@ def run_on_ray(
             spec = pending.pop(ready)
             on_done(_result_or_failure(lambda ready=ready: ray.get(ready), spec))
     finally:
+        for ref in pending:  # after an interrupt, nothing keeps running on a shared cluster
+            ray.cancel(ref)
         if started_here:
             ray.shutdown()
 

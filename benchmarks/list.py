@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 
 import gans
-from gans import metrics
 from benchmarks.suites import builtin_suites, load_suite
+from gans import metrics
 
 METRIC_MEANINGS = {
     metrics.FID: "Frechet distance between real and generated features (lower is better)",
@@ -65,8 +66,9 @@ def _strategy(name: str) -> str:
 
 
 def _suite_summary(name: str) -> str:
-    description = load_suite(name).description.strip()
-    return description.splitlines()[0] if description else "(no description)"
+    # Descriptions are paragraphs wrapped in the TOML file: show their first sentence, shortened.
+    sentence = " ".join(load_suite(name).description.split()).split(". ")[0]
+    return textwrap.shorten(sentence, 84, placeholder=" ...") or "(no description)"
 
 
 def listing() -> str:

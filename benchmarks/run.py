@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 import gans
 from benchmarks.execute import FAILED
 from benchmarks.executors import run_in_process, run_in_workers, run_on_ray
-from benchmarks.store import collect_tables
+from benchmarks.store import collect_tables, read_done
 from benchmarks.suites import SuiteError, load_suite
 
 OFFLINE_SUITE = "quick"
@@ -163,16 +163,24 @@ def main(argv: list[str] | None = None) -> int:
             run_in_process(specs, suite_dir, options, datasets, on_done)
     finally:
         bar.close()
-        # Whatever finished is in the tables, even after an interrupt.
-        order = {spec.run_id: i for i, spec in enumerate(specs)}
-        rows.sort(key=lambda row: order[row["run_id"]])
-        if rows:
-            collect_tables(suite_dir, rows)
+        # The tables hold every finished run of the suite, those of earlier invocations with
+        # other subsets included, and are written even after an interrupt.
+        collect_tables(suite_dir, _suite_rows(suite.runs(), rows, suite_dir))
     failed = [row for row in rows if row["status"] == FAILED]
     _print_summary(rows, failed, suite_dir)
     if not args.no_report:
         _report(suite_dir)
     return 1 if failed else 0
+
+
+def _suite_rows(all_specs, rows, suite_dir: Path) -> list[dict]:
+    """This invocation's rows plus finished runs of the suite already on disk, in suite order."""
+    found = {row["run_id"]: row for row in rows}
+    for spec in all_specs:
+        if spec.run_id not in found and (done := read_done(suite_dir / spec.run_id)):
+            found[spec.run_id] = done
+    order = {spec.run_id: i for i, spec in enumerate(all_specs)}
+    return sorted(found.values(), key=lambda row: order[row["run_id"]])
 
 
 def _print_summary(rows, failed, suite_dir: Path) -> None:

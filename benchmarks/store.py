@@ -46,14 +46,18 @@ def read_done(run_dir: Path) -> dict[str, Any] | None:
     return json.loads(marker.read_text()) if marker.exists() else None
 
 
-def collect_tables(suite_dir: Path, run_rows: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
+def collect_tables(
+    suite_dir: Path, run_rows: list[dict[str, Any]]
+) -> dict[str, pd.DataFrame] | None:
     """Write runs/curves/evals tables (and runs.csv) for ``run_rows``, config columns on every row.
 
     Returns:
-        The three tables by name.
+        The three tables by name; None (and nothing written) when there are no rows.
     """
+    if not run_rows:
+        return None
     runs = pd.DataFrame(run_rows)
-    config = runs[[c for c in CONFIG_COLUMNS if c in runs]] if len(runs) else None
+    config = runs[list(CONFIG_COLUMNS)]
     tables = {"runs": runs}
     for name in ("curves", "evals"):
         parts = [
@@ -62,8 +66,7 @@ def collect_tables(suite_dir: Path, run_rows: list[dict[str, Any]]) -> dict[str,
             if (suite_dir / row["run_id"] / f"{name}.parquet").exists()
         ]
         frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"run_id": []})
-        if config is not None:
-            frame = config.merge(frame, on="run_id", how="right")
+        frame = config.merge(frame, on="run_id", how="right")
         tables[name] = frame
     for name, frame in tables.items():
         write_table(suite_dir / f"{name}.parquet", frame)

@@ -150,7 +150,8 @@ def load_suite(name_or_path: str) -> Suite:
         raise SuiteError(f"suite file {path} is not valid TOML: {error}") from None
     try:
         suite = _parse(path.stem, raw, path)
-        suite.runs()  # builds and validates every TrainConfig and strategy override
+        for spec in suite.runs():  # builds every TrainConfig ...
+            spec.resolved()  # ... and every strategy, which validates its overrides
     except SuiteError:
         raise
     except (ValueError, TypeError) as error:  # ConfigError, RegistryError
@@ -172,6 +173,7 @@ def _parse(name: str, raw: dict[str, Any], path: Path) -> Suite:
         raise SuiteError(f"{where}: needs at least one [datasets.NAME] table")
     for dataset, table in datasets.items():
         _only(table, _DATASET_KEYS, f"{where}, [datasets.{dataset}]")
+        gans.DATASETS.get(dataset.partition(":")[0])
         if "arch" not in table:
             raise SuiteError(f"{where}, [datasets.{dataset}]: arch is required")
         if "seconds" in table and not (_is_number(table["seconds"]) and table["seconds"] > 0):

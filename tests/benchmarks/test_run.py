@@ -1,0 +1,427 @@
+"""The suite runner end to end: `benchmarks.run.main` on tiny suites, checked through the tables and
+the run directories it leaves under --out."""
+
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from torchvision.datasets import MNIST
+
+import gans
+from benchmarks.execute import run_row
+from benchmarks.run import main
+from benchmarks.store import CONFIG_COLUMNS, DONE_MARKER
+from benchmarks.suites import load_suite
+from gans.storage import save_atomically
+
+N_CRITIC = {"gan": 1, "wgan-gp": 5}
+
+
+def tiny_suite(directory: Path, *, width=8, strategies=("gan", "wgan-gp"), seeds=(0, 1), extra=""):
+    """A suite file named tiny.toml (so its results go to <out>/tiny) in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "tiny.toml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            seeds = {list(seeds)}
+            strategies = {list(strategies)!r}
+
+            [eval]
+            intermediate_samples = 100
+            final_samples = 200
+
+            [datasets.25gaussians]
+            arch = "mlp"
+            width = {width}
+            batch_size = 32
+            gen_iters = 20
+            eval_every = 10
+            """
+        ).replace("'", '"')
+        + textwrap.dedent(extra)
+    )
+    return path
+
+
+def run(*args) -> int:
+    return main([str(a) for a in args] + ["--no-report"])
+
+
+def table(suite_dir: Path, name: str) -> pd.DataFrame:
+    return pd.read_parquet(suite_dir / f"{name}.parquet")
+
+
+def run_dirs(suite_dir: Path) -> dict[str, int]:
+    """Run id -> done.json mtime (ns) of every finished run directory."""
+    return {p.parent.name: p.stat().st_mtime_ns for p in sorted(suite_dir.glob(f"*/{DONE_MARKER}"))}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """The tiny suite run once, uninterrupted; tests work on copies (see ``copy_of``)."""
+    root = tmp_path_factory.mktemp("finished")
+    suite = tiny_suite(root / "suite")
+    assert run("--suite", suite, "--out", root / "out") == 0
+    return suite, root / "out"
+
+
+def copy_of(finished, tmp_path) -> tuple[Path, Path]:
+    """A copy of the finished results (mtimes kept) and the suite file beside it."""
+    suite, out = finished
+    shutil.copytree(out, tmp_path / "out")
+    return suite, tmp_path / "out"
+
+
+def test_a_tiny_suite_runs_and_leaves_long_form_tables(finished):
+    suite, out = finished
+    suite_dir = out / "tiny"
+    specs = load_suite(str(suite)).runs()
+    runs = table(suite_dir, "runs")
+    assert sorted(zip(runs.strategy, runs.dataset, runs.seed)) == sorted(
+        (s, "25gaussians", seed) for s in ("gan", "wgan-gp") for seed in (0, 1)
+    )
+    assert list(runs.run_id) == [spec.run_id for spec in specs]
+    assert set(runs.status) == {"done"} and set(runs.message) == {""}
+    assert list(runs.gen_iters) == [20] * 4
+    assert list(runs.critic_steps) == [20 * N_CRITIC[s] for s in runs.strategy]
+    assert runs.diverged_at.isna().all()
+    for spec, row in zip(specs, runs.to_dict("records")):
+        assert {k: row[k] for k in run_row(spec)} == run_row(spec)
+    assert set(run_dirs(suite_dir)) == set(runs.run_id)
+
+    curves = table(suite_dir, "curves")
+    assert curves.groupby("run_id").gen_iter.apply(list).to_dict() == {
+        run_id: list(range(1, 21)) for run_id in runs.run_id
+    }
+    config = runs[list(CONFIG_COLUMNS)]
+    assert curves[list(CONFIG_COLUMNS)].notna().all().all()
+    pd.testing.assert_frame_equal(
+        curves[list(CONFIG_COLUMNS)].drop_duplicates().reset_index(drop=True), config
+    )
+    critic_steps = curves.groupby("run_id").critic_step.max()
+    assert critic_steps.to_dict() == dict(zip(runs.run_id, runs.critic_steps))
+
+    evals = table(suite_dir, "evals")
+    pd.testing.assert_frame_equal(
+        evals[list(CONFIG_COLUMNS)].drop_duplicates().reset_index(drop=True), config
+    )
+    for run_id in runs.run_id:
+        mine = evals[evals.run_id == run_id]
+        assert sorted(set(zip(mine.stage, mine.gen_iter))) == [("final", 20), ("intermediate", 10)]
+        w1 = mine[mine.metric == "w1"].set_index("stage")
+        assert list(w1.loc[["intermediate", "final"], "n_fake"]) == [100, 200]
+        assert w1.value.between(0, 10).all()
+        final = w1.loc["final", "value"]
+        assert runs.set_index("run_id").loc[run_id, "w1"] == final
+    assert set(evals.metric) >= {"w1", "modes_covered", "high_quality_fraction"}
+
+    csv = pd.read_csv(suite_dir / "runs.csv")
+    assert list(csv.run_id) == list(runs.run_id) and list(csv.status) == list(runs.status)
+
+
+def test_rerunning_a_finished_suite_retrains_nothing(finished, tmp_path):
+    suite, out = copy_of(finished, tmp_path)
+    suite_dir = out / "tiny"
+    before = run_dirs(suite_dir)
+    tables = {name: table(suite_dir, name) for name in ("runs", "curves", "evals")}
+    assert run("--suite", suite, "--out", out) == 0
+    assert run_dirs(suite_dir) == before and len(before) == 4
+    assert not list(suite_dir.glob("*/state.pt"))
+    for name, frame in tables.items():
+        pd.testing.assert_frame_equal(table(suite_dir, name), frame)
+
+
+def test_a_changed_config_is_a_new_run_and_fresh_redoes_the_selected_runs(finished, tmp_path):
+    suite, out = copy_of(finished, tmp_path)
+    suite_dir = out / "tiny"
+    before = run_dirs(suite_dir)
+    wider = tiny_suite(tmp_path / "wider", width=16)
+    only = ["--strategies", "gan", "--seeds", "0"]
+    assert run("--suite", wider, "--out", out, *only) == 0
+    after = run_dirs(suite_dir)
+    (new,) = set(after) - set(before)
+    assert after == {**before, new: after[new]}
+    runs = table(suite_dir, "runs")
+    assert list(runs.run_id) == [new] and list(runs.width) == [16]
+
+    (redo,) = table(finished[1] / "tiny", "runs").query("strategy == 'gan' and seed == 0").run_id
+    assert run("--suite", suite, "--out", out, "--fresh", *only) == 0
+    redone = run_dirs(suite_dir)
+    assert redone[redo] != before[redo]
+    assert {k: v for k, v in redone.items() if k != redo} == {
+        k: v for k, v in after.items() if k != redo
+    }
+    # Training is deterministic: redoing it gives the same curves, only the clock differs.
+    fresh = pd.read_parquet(suite_dir / redo / "curves.parquet").drop(columns="elapsed_s")
+    original = pd.read_parquet(finished[1] / "tiny" / redo / "curves.parquet")
+    pd.testing.assert_frame_equal(fresh, original.drop(columns="elapsed_s"))
+
+
+def test_an_unfinished_run_resumes_exactly_where_its_checkpoint_left_off(finished, tmp_path):
+    suite = tiny_suite(tmp_path / "suite")
+    spec = load_suite(str(suite)).runs()[0]
+    assert (spec.train.strategy, spec.train.seed) == ("gan", 0)
+    # What execute_run leaves after its first chunk when the process is killed.
+    trainer = gans.Trainer(spec.train, progress=False)
+    assert trainer.train(until=10) == gans.RUNNING
+    state = {"trainer": trainer.state_dict(), "evals": [], "eval_s": 0.0}
+    save_atomically(state, tmp_path / "out" / "tiny" / spec.run_id / "state.pt")
+
+    assert (
+        run("--suite", suite, "--out", tmp_path / "out", "--strategies", "gan", "--seeds", 0) == 0
+    )
+    run_dir = tmp_path / "out" / "tiny" / spec.run_id
+    assert (run_dir / DONE_MARKER).exists() and not (run_dir / "state.pt").exists()
+    resumed = pd.read_parquet(run_dir / "curves.parquet")
+    uninterrupted = pd.read_parquet(finished[1] / "tiny" / spec.run_id / "curves.parquet")
+    pd.testing.assert_frame_equal(
+        resumed.drop(columns="elapsed_s"), uninterrupted.drop(columns="elapsed_s")
+    )
+    # The first ten rows are the checkpoint's, not a retraining.
+    assert list(resumed.elapsed_s[:10]) == [row["elapsed_s"] for row in trainer.curves]
+    evals = pd.read_parquet(run_dir / "evals.parquet")
+    expected = pd.read_parquet(finished[1] / "tiny" / spec.run_id / "evals.parquet")
+    expected = expected[expected.stage == "final"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        evals.drop(columns="elapsed_s"), expected.drop(columns="elapsed_s")
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        pytest.param(["--seeds", "1"], {("gan", 1), ("wgan-gp", 1)}, id="seeds"),
+        pytest.param(
+            ["--strategies", "wgan-gp"], {("wgan-gp", 0), ("wgan-gp", 1)}, id="strategies"
+        ),
+        pytest.param(
+            ["--datasets", "25gaussians"],
+            {(s, seed) for s in ("gan", "wgan-gp") for seed in (0, 1)},
+            id="datasets",
+        ),
+        pytest.param(["--seeds", "1", "--strategies", "gan"], {("gan", 1)}, id="combined"),
+    ],
+)
+def test_options_select_a_subset_of_the_suite(finished, tmp_path, option, expected):
+    suite, _ = copy_of(finished, tmp_path)
+    out = tmp_path / "subset"
+    assert run("--suite", suite, "--out", out, *option) == 0
+    runs = table(out / "tiny", "runs")
+    assert set(zip(runs.strategy, runs.seed)) == expected and len(runs) == len(expected)
+    assert len(run_dirs(out / "tiny")) == len(expected)
+
+
+def test_tables_keep_finished_runs_of_earlier_subsets(finished, tmp_path):
+    suite, _ = copy_of(finished, tmp_path)
+    out = tmp_path / "subsets"
+    assert run("--suite", suite, "--out", out, "--seeds", "0") == 0
+    assert run("--suite", suite, "--out", out, "--seeds", "1") == 0
+    runs = table(out / "tiny", "runs")
+    assert sorted(zip(runs.strategy, runs.seed)) == [
+        ("gan", 0),
+        ("gan", 1),
+        ("wgan-gp", 0),
+        ("wgan-gp", 1),
+    ]
+    assert len(table(out / "tiny", "curves")) == 4 * 20
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        pytest.param(["--seeds", "2"], "--seeds: 2 not in the suite; it has 0, 1", id="seed"),
+        pytest.param(
+            ["--seeds", "one"], "--seeds must be comma-separated values, got 'one'", id="seed-text"
+        ),
+        pytest.param(
+            ["--strategies", "wgan"],
+            "--strategies: wgan not in the suite; it has gan, wgan-gp",
+            id="strategy",
+        ),
+        pytest.param(
+            ["--datasets", "mnist-5k"],
+            "--datasets: mnist-5k not in the suite; it has 25gaussians",
+            id="dataset",
+        ),
+    ],
+)
+def test_a_subset_the_suite_does_not_have_is_bad_input(tmp_path, capsys, option, message):
+    suite = tiny_suite(tmp_path / "suite")
+    assert run("--suite", suite, "--out", tmp_path / "out", *option) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    assert not (tmp_path / "out").exists()
+
+
+BAD_SUITES = {
+    "toml-syntax": (
+        "seeds = [0, 1]\nstrategies = gan\n",
+        "suite file {path} is not valid TOML: .*line 2",
+    ),
+    "unknown-key": (
+        '[datasets.25gaussians]\narch = "mlp"\ncolour = "red"\n',
+        r"suite file {path}, \[datasets.25gaussians\]: unknown key colour; accepted: arch, ",
+    ),
+    "gen-iters-0": (
+        '[datasets.25gaussians]\narch = "mlp"\ngen_iters = 0\n',
+        "suite file {path}: gen_iters must be an integer >= 1, got 0",
+    ),
+    "negative-lr": (
+        'strategies = ["gan"]\n[datasets.25gaussians]\narch = "mlp"\n'
+        "[datasets.25gaussians.hyperparameters.gan]\nlr = -1\n",
+        "suite file {path}: lr must be a number > 0, got -1",
+    ),
+    "unknown-strategy": (
+        'strategies = ["gan", "lsgan"]\n[datasets.25gaussians]\narch = "mlp"\n',
+        "suite file {path}: .*'lsgan'.*gan, wgan, wgan-gp",
+    ),
+    "unknown-dataset": (
+        '[datasets.30gaussians]\narch = "mlp"\n',
+        "suite file {path}: unknown dataset '30gaussians'; registered: .*25gaussians",
+    ),
+    "unknown-arch": (
+        '[datasets.25gaussians]\narch = "transformer"\n',
+        "suite file {path}: .*'transformer'.*mlp",
+    ),
+}
+
+
+@pytest.mark.parametrize("source", BAD_SUITES.values(), ids=BAD_SUITES.keys())
+def test_a_bad_suite_file_is_one_line_of_bad_input(tmp_path, capsys, source):
+    text, pattern = source
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    assert run("--suite", path, "--out", tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert re.match("error: " + pattern.replace("{path}", re.escape(str(path))), err), err
+    assert err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_options_are_one_line_of_bad_input_and_write_nothing(tmp_path, capsys):
+    suite = tiny_suite(tmp_path / "suite")
+    out = tmp_path / "out"
+    cases = {
+        "unknown suite 'nosuch'; built-in: ": ["--suite", "nosuch"],
+        "--device cuda: no CUDA device here; use --device cpu": ["--device", "cuda"],
+        "--device must be auto, cpu, cuda or cuda:N, got 'tpu'": ["--device", "tpu"],
+        "--workers must be >= 1, got 0": ["--workers", "0"],
+        "plugin file": ["--plugin", tmp_path / "missing.py"],
+    }
+    if torch.cuda.is_available():
+        del cases["--device cuda: no CUDA device here; use --device cpu"]
+    for message, args in cases.items():
+        assert run("--suite", suite, "--out", out, *args) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {message}") and err.count("\n") == 1, err
+        if args[0] == "--suite":
+            assert re.search(r"built-in: .*\bquick\b.*, or give the path of a .toml", err), err
+        assert not out.exists()
+
+
+def test_an_unwritable_out_is_bad_input(tmp_path, capsys):
+    suite = tiny_suite(tmp_path / "suite")
+    (tmp_path / "file").write_text("not a directory")
+    assert run("--suite", suite, "--out", tmp_path / "file" / "results") == 2
+    err = capsys.readouterr().err
+    target = tmp_path / "file" / "results" / "tiny"
+    assert err == f"error: --out: cannot write to {target}: Not a directory\n"
+    assert (tmp_path / "file").read_text() == "not a directory"
+
+
+def test_a_missing_image_dataset_says_how_to_get_it_before_any_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(MNIST, "mirrors", ["http://127.0.0.1:9/"])  # no download, even online
+    empty = tmp_path / "data"
+    empty.mkdir()
+    assert run("--suite", "mnist", "--out", tmp_path / "out", "--data-root", empty) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "MNIST/raw/train-images-idx3-ubyte, " in err and f"under data root {empty} " in err
+    assert "put the files there, or point --data-root or GANS_DATA_ROOT at" in err
+    assert err.endswith("; the 'quick' suite runs offline\n")
+    assert not (tmp_path / "out").exists() and list(empty.rglob("*.gz")) == []
+
+
+def test_bad_input_from_the_command_line_is_one_line_without_a_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--suite", "nosuch", "--out", tmp_path / "out"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert re.match(r"error: unknown suite 'nosuch'; built-in: .*\bquick\b", result.stderr)
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+BOOM_PLUGIN = """
+import gans
+
+
+class BoomLoss(gans.JSLoss):
+    name = "boom"
+
+    def generator_loss(self, fake_scores):
+        raise RuntimeError("boom")
+
+
+class Boom(gans.Strategy):
+    defaults = gans.Hyperparameters(optimizer="adam", lr=2e-4, betas=(0.5, 0.999))
+
+    def make_loss(self):
+        return BoomLoss()
+
+
+gans.register_strategy("boom-loss", Boom, provider=__file__)
+"""
+
+
+def test_a_failing_run_does_not_stop_the_others_and_is_retried(tmp_path, capsys):
+    plugin = tmp_path / "boom_plugin.py"
+    plugin.write_text(BOOM_PLUGIN)
+    suite = tiny_suite(tmp_path / "suite", strategies=("gan", "boom-loss"), seeds=(0,))
+    out = tmp_path / "out"
+    command = ["--suite", suite, "--out", out, "--plugin", plugin]
+    assert run(*command) == 1
+    assert "failed: 25gaussians boom-loss seed 0" in capsys.readouterr().err
+    runs = table(out / "tiny", "runs").set_index("strategy")
+    assert list(runs.status) == ["done", "failed"]
+    assert runs.loc["gan", "message"] == "" and runs.loc["gan", "gen_iters"] == 20
+    assert runs.loc["boom-loss", "message"].endswith("RuntimeError: boom")
+    failed_dir = out / "tiny" / runs.loc["boom-loss", "run_id"]
+    assert "Traceback" in (failed_dir / "error.log").read_text()
+    assert not (failed_dir / DONE_MARKER).exists()
+    assert list(table(out / "tiny", "curves").strategy.unique()) == ["gan"]
+
+    done = run_dirs(out / "tiny")
+    (failed_dir / "error.log").unlink()
+    assert run(*command) == 1  # loading the same plugin again registers nothing new
+    assert (failed_dir / "error.log").exists()  # retried, not skipped
+    assert run_dirs(out / "tiny") == done
+    assert list(table(out / "tiny", "runs").status) == ["done", "failed"]
+
+
+def test_a_diverged_run_is_a_finished_run(tmp_path):
+    extra = """
+    [datasets.25gaussians.hyperparameters.gan]
+    lr = 1e20
+    """
+    suite = tiny_suite(tmp_path / "suite", strategies=("gan",), seeds=(0,), extra=extra)
+    out = tmp_path / "out"
+    assert run("--suite", suite, "--out", out) == 0
+    (row,) = table(out / "tiny", "runs").to_dict("records")
+    assert row["status"] == "diverged"
+    assert 1 <= row["diverged_at"] <= 20
+    assert row["message"] == f"non-finite loss at generator iteration {row['diverged_at']}"
+    curves = table(out / "tiny", "curves")
+    assert curves.gen_iter.max() == row["diverged_at"]
+    assert (out / "tiny" / row["run_id"] / DONE_MARKER).exists()
+    assert run("--suite", suite, "--out", out) == 0  # finished: not retried
+    assert table(out / "tiny", "runs").to_dict("records") == [row]
