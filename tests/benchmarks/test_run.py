@@ -425,3 +425,23 @@ def test_a_diverged_run_is_a_finished_run(tmp_path):
     assert (out / "tiny" / row["run_id"] / DONE_MARKER).exists()
     assert run("--suite", suite, "--out", out) == 0  # finished: not retried
     assert table(out / "tiny", "runs").to_dict("records") == [row]
+
+
+def test_tensorboard_gets_losses_and_metrics(finished, tmp_path):
+    event_accumulator = pytest.importorskip(
+        "tensorboard.backend.event_processing.event_accumulator"
+    )
+    suite, _ = copy_of(finished, tmp_path)
+    board = tmp_path / "tb"
+    options = ("--seeds", "0", "--strategies", "wgan-gp", "--tensorboard", board)
+    assert run("--suite", suite, "--out", tmp_path / "res", *options) == 0
+    (run_dir,) = (board / "tiny").iterdir()
+    events = event_accumulator.EventAccumulator(str(run_dir))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"loss/critic", "loss/generator", "critic/w_estimate", "critic/grad_norm"} <= tags
+    assert "metrics/w1" in tags
+    assert [e.step for e in events.Scalars("loss/critic")] == list(range(1, 21))
+    curves = table(tmp_path / "res" / "tiny", "curves")
+    logged = [e.value for e in events.Scalars("critic/w_estimate")]
+    assert logged == pytest.approx(curves["w_estimate"].tolist(), rel=1e-6)
