@@ -96,11 +96,15 @@ def _train_and_evaluate(
         progress_position=position,
     )
     evaluator = _Evaluator(spec, trainer, data_root, inception_weights)
+    # The last checkpoint stays after the run: it holds the trained generator and critic.
     state_path = run_dir / "state.pt"
     if state_path.exists():
         state = torch.load(state_path, map_location=trainer.device, weights_only=True)
         trainer.load_state_dict(state["trainer"])
         evaluator.rows, evaluator.seconds = list(state["evals"]), state["eval_s"]
+        _log(run_dir, f"resumed at generator iteration {trainer.gen_iter}")
+    else:
+        _log(run_dir, f"started on {trainer.device}")
     board = _TensorBoard(tensorboard_dir, spec) if tensorboard_dir else None
     while trainer.status == gans.RUNNING:
         every = spec.eval.every
@@ -109,6 +113,7 @@ def _train_and_evaluate(
         if trainer.status == gans.RUNNING and not out_of_time:
             evaluator.evaluate(final=False)
             _save_samples(trainer, run_dir)
+            _log(run_dir, evaluator.summary())
         if out_of_time and trainer.status == gans.RUNNING:
             trainer.status = gans.DONE
         state = {
@@ -124,6 +129,7 @@ def _train_and_evaluate(
         _save_samples(trainer, run_dir)
         if trainer.data.kind == "points":
             _save_toy_views(trainer, run_dir, spec.eval.final_samples)
+        _log(run_dir, "final " + evaluator.summary())
     if board:
         board.write(trainer.curves, evaluator.rows)
         board.close()
@@ -147,7 +153,11 @@ def _train_and_evaluate(
         **evaluator.final_columns(),
     }
     write_json(run_dir / DONE_MARKER, row)
-    state_path.unlink(missing_ok=True)  # the run is finished; its tables hold what matters
+    _log(
+        run_dir,
+        f"{trainer.status} after {trainer.gen_iter} generator iterations, "
+        f"{trainer.elapsed_s:.1f} s training, {evaluator.seconds:.1f} s evaluation",
+    )
     return row
 
 
@@ -204,6 +214,12 @@ class _Evaluator:
             for row in found
         ]
 
+    def summary(self) -> str:
+        """The latest evaluation in one log line."""
+        last = [r for r in self.rows if r["gen_iter"] == self.rows[-1]["gen_iter"]]
+        values = ", ".join(f"{r['metric']}={r['value']:.4g}" for r in last)
+        return f"evaluation at generator iteration {last[0]['gen_iter']}: {values}"
+
     def final_columns(self) -> dict[str, Any]:
         """Final metric values as columns; Inception's get their own, never mixed with others."""
         columns = {}
@@ -212,6 +228,12 @@ class _Evaluator:
                 suffix = "_inception" if row["feature_extractor"] == "inception-v3-compat" else ""
                 columns[f"{row['metric']}{suffix}"] = row["value"]
         return columns
+
+
+def _log(run_dir: Path, message: str) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / "run.log", "a") as log:
+        log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
 
 
 def _save_samples(trainer: gans.Trainer, run_dir: Path) -> None:

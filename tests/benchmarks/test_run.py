@@ -23,7 +23,9 @@ from gans.storage import save_atomically
 N_CRITIC = {"gan": 1, "wgan-gp": 5}
 
 
-def tiny_suite(directory: Path, *, width=8, strategies=("gan", "wgan-gp"), seeds=(0, 1), extra=""):
+def tiny_suite(
+    directory: Path, *, width=8, strategies=("gan", "wgan-gp"), seeds=(0, 1), extra="", budget=""
+):
     """A suite file named tiny.toml (so its results go to <out>/tiny) in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "tiny.toml"
@@ -41,7 +43,7 @@ def tiny_suite(directory: Path, *, width=8, strategies=("gan", "wgan-gp"), seeds
             arch = "mlp"
             width = {width}
             batch_size = 32
-            gen_iters = 20
+            {budget or "gen_iters = 20"}
             eval_every = 10
             """
         ).replace("'", '"')
@@ -130,10 +132,12 @@ def test_rerunning_a_finished_suite_retrains_nothing(finished, tmp_path):
     suite, out = copy_of(finished, tmp_path)
     suite_dir = out / "tiny"
     before = run_dirs(suite_dir)
+    checkpoints = {p: p.stat().st_mtime_ns for p in suite_dir.glob("*/state.pt")}
     tables = {name: table(suite_dir, name) for name in ("runs", "curves", "evals")}
     assert run("--suite", suite, "--out", out) == 0
     assert run_dirs(suite_dir) == before and len(before) == 4
-    assert not list(suite_dir.glob("*/state.pt"))
+    assert {p: p.stat().st_mtime_ns for p in suite_dir.glob("*/state.pt")} == checkpoints
+    assert len(checkpoints) == 4  # the final checkpoint of each run stays
     for name, frame in tables.items():
         pd.testing.assert_frame_equal(table(suite_dir, name), frame)
 
@@ -178,7 +182,9 @@ def test_an_unfinished_run_resumes_exactly_where_its_checkpoint_left_off(finishe
         run("--suite", suite, "--out", tmp_path / "out", "--strategies", "gan", "--seeds", 0) == 0
     )
     run_dir = tmp_path / "out" / "tiny" / spec.run_id
-    assert (run_dir / DONE_MARKER).exists() and not (run_dir / "state.pt").exists()
+    assert (run_dir / DONE_MARKER).exists()
+    assert torch.load(run_dir / "state.pt", weights_only=True)["trainer"]["gen_iter"] == 20
+    assert "resumed at generator iteration 10" in (run_dir / "run.log").read_text()
     resumed = pd.read_parquet(run_dir / "curves.parquet")
     uninterrupted = pd.read_parquet(finished[1] / "tiny" / spec.run_id / "curves.parquet")
     pd.testing.assert_frame_equal(
@@ -445,3 +451,17 @@ def test_tensorboard_gets_losses_and_metrics(finished, tmp_path):
     curves = table(tmp_path / "res" / "tiny", "curves")
     logged = [e.value for e in events.Scalars("critic/w_estimate")]
     assert logged == pytest.approx(curves["w_estimate"].tolist(), rel=1e-6)
+
+
+def test_a_wall_clock_budget_stops_training_at_the_next_evaluation_point(tmp_path):
+    suite = tiny_suite(tmp_path, strategies=("gan",), seeds=(0,), budget="seconds = 0.5")
+    assert run("--suite", suite, "--out", tmp_path / "out") == 0
+    (row,) = table(tmp_path / "out" / "tiny", "runs").to_dict("records")
+    # Training stops at the first evaluation point (every 10 iterations) past 0.5 s.
+    assert row["status"] == "done" and row["gen_iters"] % 10 == 0
+    assert 10 <= row["gen_iters"] < 1_000_000
+    assert row["train_s"] >= 0.5
+    curves = table(tmp_path / "out" / "tiny", "curves").set_index("gen_iter")
+    assert curves.loc[row["gen_iters"], "elapsed_s"] == pytest.approx(row["train_s"])
+    if row["gen_iters"] > 10:  # the evaluation point before the last was still within budget
+        assert curves.loc[row["gen_iters"] - 10, "elapsed_s"] < 0.5
