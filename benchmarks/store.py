@@ -1,9 +1,9 @@
 """The results store: one directory per run, suite-level tables written atomically.
 
-results/<suite>/<run_id>/ holds config.json (the resolved config), state.pt (checkpoint and the
-evaluations so far), curves.parquet, evals.parquet, samples/, and done.json, the completion marker
-holding the run's row. The suite's runs/curves/evals tables are rebuilt from the run directories,
-so they always agree with what is on disk.
+results/<suite>/<run_id>/ holds config.json (the resolved config), state.pt (the last checkpoint
+and the evaluations so far), run.log, curves.parquet, evals.parquet, samples/ (image grids),
+toy.npz (toy data), error.log (after a failure) and done.json, the completion marker holding the
+run's row. The suite's runs/curves/evals tables are rebuilt from the finished runs of the suite.
 """
 
 from __future__ import annotations
