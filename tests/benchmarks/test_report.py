@@ -1,0 +1,406 @@
+"""The report, built from a real (tiny) suite run: content, escaping, determinism, and a check in
+headless Chromium that the page loads every image without console errors."""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import html.parser
+import io
+import json
+import os
+import re
+import select
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from benchmarks import report, report_stats
+from benchmarks import run as run_module
+
+CHROMIUM = Path("/usr/bin/chromium")
+MARKUP_SUITE = "<i>tiny & co"  # no "/": it is a directory name
+MARKUP_MESSAGE = "<script>alert(1)</script> <b>boom</b> & co"
+SUITE = """
+seeds = [0, 1]
+strategies = ["gan", "wgan-gp", "report-test-broken"]
+
+[eval]
+intermediate_samples = 100
+final_samples = 200
+extractors = ["classifier"]
+
+[datasets.25gaussians]
+arch = "mlp"
+width = 8
+batch_size = 64
+gen_iters = 10
+eval_every = 5
+
+[datasets.mnist-5k]
+arch = "dcgan28"
+width = 4
+batch_size = 16
+gen_iters = 4
+eval_every = 2
+"""
+# A strategy that fails when training starts, with markup in its message: failed runs must be
+# listed, and their free-text message rendered as text.
+BROKEN_PLUGIN = f"""
+import gans
+from gans.strategies import WGANGP
+
+
+class BrokenPenalty(gans.GradientPenalty):
+    def __call__(self, critic, real, fake, rng):
+        raise RuntimeError({MARKUP_MESSAGE!r})
+
+
+class Broken(WGANGP):
+    def make_penalty(self):
+        return BrokenPenalty(self.hparams.penalty_weight)
+
+
+gans.register_strategy("report-test-broken", Broken)
+"""
+
+
+@pytest.fixture(scope="module")
+def suite_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    (root / "tiny.toml").write_text(SUITE)
+    (root / "broken.py").write_text(BROKEN_PLUGIN)
+    argv = ["--suite", str(root / "tiny.toml"), "--out", str(root / "results"), "--no-report"]
+    status = run_module.main([*argv, "--plugin", str(root / "broken.py"), "--device", "cpu"])
+    assert status == 1  # the broken strategy's runs failed; the others finished
+    # Directory names may hold markup on Linux: the suite name in the header must stay text.
+    return (root / "results" / "tiny").rename(root / "results" / MARKUP_SUITE)
+
+
+@pytest.fixture(scope="module")
+def report_dir(suite_dir):
+    out = suite_dir.parent.parent / "report"
+    assert report.main([str(suite_dir), "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(suite_dir):
+    return pd.read_parquet(suite_dir / "runs.parquet")
+
+
+class _Tags(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def _tags(page: str) -> list[tuple[str, dict]]:
+    parser = _Tags()
+    parser.feed(page)
+    return parser.tags
+
+
+def _markdown_tables(text: str) -> list[list[list[str]]]:
+    """Every Markdown table as rows of cells (header first, separator dropped)."""
+    tables, current = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+            if not all(set(c) <= {"-"} for c in cells):
+                current.append(cells)
+        elif current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+def _summary_tables(readme: str) -> dict[str, list[list[str]]]:
+    names = re.findall(r"^## (\S+)\n\n### Summary", readme, flags=re.M)
+    summaries = [t for t in _markdown_tables(readme) if t[0][:2] == ["strategy", "seeds done"]]
+    assert len(names) == len(summaries)
+    return dict(zip(names, summaries, strict=True))
+
+
+def test_report_files_exist_and_every_figure_is_beside_the_readme(report_dir):
+    readme = (report_dir / "README.md").read_text()
+    assert (report_dir / "index.html").stat().st_size > 0
+    figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme)
+    expected = {
+        "25gaussians-toy.png",
+        "mnist-5k-samples-final.png",
+        "mnist-5k-samples-progression.png",
+        "time-per-iteration.png",
+        "mnist-5k-metrics-vs-gen-iter.png",
+        "25gaussians-critic.png",
+    }
+    assert expected <= set(figures)
+    for name in figures:
+        assert (report_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_html_is_self_contained(report_dir):
+    page = (report_dir / "index.html").read_text()
+    tags = _tags(page)
+    assert not [t for t, _ in tags if t in ("script", "link", "iframe", "object", "embed")]
+    for _, attrs in tags:
+        for key in ("src", "href"):
+            assert not re.match(r"\s*(https?:)?//", attrs.get(key) or ""), attrs[key]
+    images = [attrs["src"] for tag, attrs in tags if tag == "img"]
+    assert len(images) == len(re.findall(r"!\[", (report_dir / "README.md").read_text()))
+    for src in images:
+        prefix = "data:image/png;base64,"
+        assert src.startswith(prefix)
+        assert base64.b64decode(src[len(prefix) :])[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_summary_numbers_are_the_means_over_seeds_of_runs_parquet(report_dir, runs):
+    summaries = _summary_tables((report_dir / "README.md").read_text())
+    assert set(summaries) == {"25gaussians", "mnist-5k"}
+    checked = 0
+    for dataset, table in summaries.items():
+        header = [h.split(" ")[0].replace("\\_", "_") for h in table[0]]
+        done = runs[(runs["dataset"] == dataset) & (runs["status"] == "done")]
+        for row in table[1:]:
+            strategy = row[0]
+            mine = done[done["strategy"] == strategy]
+            assert int(row[1]) == len(mine)
+            assert (
+                int(row[3])
+                == (
+                    (runs["dataset"] == dataset)
+                    & (runs["strategy"] == strategy)
+                    & (runs["status"] == "failed")
+                ).sum()
+            )
+            for column, cell in zip(header, row, strict=True):
+                if column not in runs or column in ("strategy",):
+                    continue
+                if mine.empty:  # the broken strategy: no finished run, no number
+                    assert cell == "—"
+                    continue
+                text = cell.replace("**", "").replace("★", "")
+                mean = float(text.split(" ± ")[0])
+                expected = mine[column].mean()
+                assert mean == pytest.approx(expected, rel=1e-3, abs=1e-9), (dataset, column)
+                checked += 1
+    assert checked >= 2 * 3 + 2 * 5  # gan and wgan-gp: 3 toy metrics, 5 image metrics
+
+
+def test_regenerating_gives_identical_tables_and_numbers(
+    suite_dir, report_dir, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    assert report.main([str(suite_dir)]) == 0  # default --out: reports/<suite name>
+    again = tmp_path / "reports" / MARKUP_SUITE / "README.md"
+
+    def stable(readme: Path) -> list[str]:
+        return [line for line in readme.read_text().splitlines() if "report generated" not in line]
+
+    assert stable(again) == stable(report_dir / "README.md")
+
+
+def test_a_directory_without_results_is_refused(tmp_path, capsys):
+    assert report.main([str(tmp_path)]) == 2
+    assert "no runs.parquet" in capsys.readouterr().err
+
+
+def test_markup_from_results_renders_as_text(report_dir):
+    page = (report_dir / "index.html").read_text()
+    readme = (report_dir / "README.md").read_text()
+    for text in (MARKUP_SUITE, MARKUP_MESSAGE):
+        assert text not in page and text not in readme
+    assert "<i>" not in page and "<b>" not in page and "<script" not in page
+    assert "&lt;i&gt;tiny &amp; co" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &lt;b&gt;boom&lt;/b&gt; &amp; co" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in readme
+
+
+def test_failed_runs_are_listed_with_step_and_message(report_dir, runs):
+    tables = _markdown_tables((report_dir / "README.md").read_text())
+    failures = next(t for t in tables if t[0][:3] == ["dataset", "strategy", "seed"])
+    failed = runs[runs["status"] != "done"]
+    assert len(failures) - 1 == len(failed) == 4
+    assert {row[3] for row in failures[1:]} == set(failed["run_id"])
+    assert all("RuntimeError" in row[6] for row in failures[1:])
+
+
+def test_two_vs_two_seeds_say_too_few_to_conclude(report_dir):
+    readme = (report_dir / "README.md").read_text()
+    pairs = [row for t in _markdown_tables(readme) if t[0][0] == "metric" for row in t[1:]]
+    assert len(pairs) == 3 + 5  # one pair (gan, wgan-gp) per metric of each dataset
+    for row in pairs:
+        assert row[7] == "2 vs 2"
+        assert row[8].startswith("too few seeds to conclude")
+        assert "smallest possible Mann-Whitney p is 0.33" in row[8]
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "sentence", "p"),
+    [
+        pytest.param(
+            [10, 11, 12, 13, 14],
+            [20, 21, 22, 23, 24],
+            "a lower FID than b",
+            2 / 252,
+            id="5-vs-5-separated",
+        ),
+        pytest.param(
+            [10, 21, 12, 23, 14],
+            [20, 11, 22, 13, 24],
+            "no clear difference in FID between a and b",
+            0.6905,
+            id="5-vs-5-mixed",
+        ),
+    ],
+)
+def test_compare_words_the_result_plainly(x, y, sentence, p):
+    found = report_stats.compare("fid", "b", np.array(y, float), "a", np.array(x, float))
+    assert found.better == "a"  # lower mean fid
+    assert found.sentence.startswith(sentence)
+    assert found.p == pytest.approx(p, abs=1e-3)
+    assert "5 vs 5 seeds" in found.sentence
+
+
+def test_compare_interval_is_seeded_and_holds_the_difference():
+    x, y = np.array([1.0, 2.0, 3.0, 4.0]), np.array([3.0, 5.0, 4.0, 6.0])
+    first = report_stats.compare("w1", "a", x, "b", y)
+    again = report_stats.compare("w1", "a", x, "b", y)
+    assert (first.low, first.high) == (again.low, again.high)
+    assert first.difference == pytest.approx(2.0, abs=1e-12)
+    assert first.low <= first.difference <= first.high
+    assert report_stats.smallest_p(2, 2) == pytest.approx(1 / 3, abs=1e-12)
+
+
+class _DevTools:
+    """Chromium's DevTools protocol over --remote-debugging-pipe: NUL-terminated JSON messages
+    on file descriptors 3 (commands in) and 4 (replies and events out). Standard library only."""
+
+    def __init__(self, profile: Path):
+        to_chrome, self._to_chrome = os.pipe()
+        self._from_chrome, from_chrome = os.pipe()
+        # Move the child's ends above 3 and 4 so that placing them there cannot clobber each other.
+        high_in, high_out = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_chrome, from_chrome))
+
+        def child_fds():
+            os.dup2(high_in, 3)
+            os.dup2(high_out, 4)
+
+        command = [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={profile}",
+            "--remote-debugging-pipe",
+            "about:blank",
+        ]
+        self.process = subprocess.Popen(
+            command,
+            preexec_fn=child_fds,
+            pass_fds=(3, 4),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for fd in (to_chrome, from_chrome, high_in, high_out):
+            os.close(fd)
+        self.buffer, self.events, self.next_id = b"", [], 0
+
+    def _read(self, timeout: float) -> dict:
+        while b"\0" not in self.buffer:
+            ready, _, _ = select.select([self._from_chrome], [], [], timeout)
+            chunk = os.read(self._from_chrome, 1 << 20) if ready else b""
+            assert chunk, "Chromium did not answer"
+            self.buffer += chunk
+        message, self.buffer = self.buffer.split(b"\0", 1)
+        return json.loads(message)
+
+    def send(self, method: str, session: str | None = None, timeout: float = 60, **params):
+        self.next_id += 1
+        message = {"id": self.next_id, "method": method, "params": params}
+        if session:
+            message["sessionId"] = session
+        os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
+        while True:
+            reply = self._read(timeout)
+            if reply.get("id") == self.next_id:
+                assert "error" not in reply, reply
+                return reply["result"]
+            self.events.append(reply)
+
+    def wait_for(self, method: str, timeout: float = 60) -> None:
+        while not any(e.get("method") == method for e in self.events):
+            self.events.append(self._read(timeout))
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        os.close(self._to_chrome)
+        os.close(self._from_chrome)
+
+
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium)"
+)
+def test_report_renders_in_headless_chromium(report_dir, tmp_path):
+    browser = _DevTools(tmp_path / "profile")
+    try:
+        target = browser.send("Target.createTarget", url="about:blank")["targetId"]
+        session = browser.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            browser.send(f"{domain}.enable", session)
+        browser.send(
+            "Emulation.setDeviceMetricsOverride",
+            session,
+            width=1280,
+            height=2000,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+        browser.send("Page.navigate", session, url=(report_dir / "index.html").as_uri())
+        browser.wait_for("Page.loadEventFired")
+        images = browser.send(
+            "Runtime.evaluate",
+            session,
+            returnByValue=True,
+            expression="Array.from(document.images, i => [i.complete, i.naturalWidth])",
+        )["result"]["value"]
+        shot = browser.send("Page.captureScreenshot", session, format="png")["data"]
+    finally:
+        browser.close()
+    assert len(images) >= 8
+    assert all(complete and width > 0 for complete, width in images), images
+    errors = [
+        e
+        for e in browser.events
+        if e.get("method") == "Runtime.exceptionThrown"
+        or (
+            e.get("method") == "Runtime.consoleAPICalled"
+            and e["params"]["type"] in ("error", "assert")
+        )
+        or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
+    ]
+    assert errors == []
+    requested = {
+        e["params"]["request"]["url"].split(":", 1)[0]
+        for e in browser.events
+        if e.get("method") == "Network.requestWillBeSent"
+    }
+    assert requested <= {"file", "data"}  # nothing from the network
+    (tmp_path / "screenshot.png").write_bytes(base64.b64decode(shot))
+    pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(shot))).convert("L"))
+    assert pixels.shape == (2000, 1280)
+    assert 0.01 < (pixels < 200).mean() < 0.9  # text and figures on a white page: not blank
