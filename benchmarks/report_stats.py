@@ -200,6 +200,8 @@ def compare(metric: str, a: str, x: np.ndarray, b: str, y: np.ndarray) -> Compar
     if sign * (np.mean(y) - np.mean(x)) > 0:
         a, x, b, y = b, y, a, x
     difference = sign * (np.mean(x) - np.mean(y))
+    if math.isclose(np.mean(x), np.mean(y), rel_tol=1e-9, abs_tol=1e-12):
+        difference = 0.0  # equal means that differ only by float rounding in the summation
     low, high = bootstrap_ci(
         (x, y), lambda u, v, axis=-1: sign * (np.mean(u, axis) - np.mean(v, axis))
     )

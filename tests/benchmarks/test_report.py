@@ -404,3 +404,11 @@ def test_report_renders_in_headless_chromium(report_dir, tmp_path):
     pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(shot))).convert("L"))
     assert pixels.shape == (2000, 1280)
     assert 0.01 < (pixels < 200).mean() < 0.9  # text and figures on a white page: not blank
+
+
+def test_equal_means_up_to_float_rounding_are_the_same():
+    # 0.015 and 0.015 summed in another order differ in the 18th digit; that is no difference.
+    x, y = np.array([0.02, 0.01]), np.array([0.001, 0.029])
+    found = report_stats.compare("high_quality_fraction", "a", x, "b", y)
+    assert found.difference == 0.0
+    assert "have the same mean" in found.sentence
