@@ -12,25 +12,20 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
-import importlib.metadata
-import os
-import platform
+import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import jinja2
 import markupsafe
 import pandas as pd
-import torch
 
 from benchmarks import report_plots as plots
 from benchmarks import report_stats as rs
+from benchmarks.provenance import ENVIRONMENT_FILE, environment
 
 TEMPLATES = Path(__file__).parent / "templates"
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-VERSIONED = ("torch", "torchvision", "torch-fidelity", "POT", "numpy", "pandas", "scipy", "seaborn")
 METHOD_NOTES = (
     f"Summary cells: mean ± standard deviation over seeds, then a {rs.CONFIDENCE:.0%} "
     f"percentile-bootstrap confidence interval of the mean (scipy.stats.bootstrap, "
@@ -70,49 +65,26 @@ def load_tables(suite_dir: Path) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def _run(command: list[str]) -> str | None:
-    try:
-        done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-def git_commit() -> str:
-    commit = _run(["git", "rev-parse", "--short", "HEAD"])
-    if commit is None:
-        return "unknown"
-    dirty = _run(["git", "status", "--porcelain", "--untracked-files=no"])
-    return f"{commit} (with uncommitted changes)" if dirty else commit
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{seconds:.1f} s ({hours}:{minutes:02d}:{secs:02d})"
 
 
+def _environment(suite_dir: Path) -> dict[str, str]:
+    """What the suite ran with (environment.json); this process's environment if not recorded."""
+    recorded = suite_dir / ENVIRONMENT_FILE
+    if recorded.exists():
+        return json.loads(recorded.read_text())
+    return {
+        key: f"{value} (of the report, not recorded by the run)"
+        for key, value in environment().items()
+    }
+
+
 def header(suite_dir: Path, runs: pd.DataFrame, evals: pd.DataFrame) -> list[tuple[str, str]]:
     """Where the results and the report come from, as (label, value) pairs."""
     written = dt.datetime.fromtimestamp((suite_dir / "runs.parquet").stat().st_mtime, dt.UTC)
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     total = sum(pd.to_numeric(runs.get(c), errors="coerce").sum() for c in ("train_s", "eval_s"))
     libraries = sorted(set(evals.get("library", pd.Series(dtype=str)).dropna()))
     counts = runs["status"].value_counts()
@@ -120,14 +92,7 @@ def header(suite_dir: Path, runs: pd.DataFrame, evals: pd.DataFrame) -> list[tup
         ("suite", suite_dir.name),
         ("results written", written.strftime("%Y-%m-%d %H:%M UTC")),
         ("report generated", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
-        ("commit", git_commit()),
-        (
-            "machine",
-            f"CPU {cpu_model()}; GPU {gpu}; {os.cpu_count()} logical CPUs, "
-            f"torch uses {torch.get_num_threads()} threads",
-        ),
-        ("python", platform.python_version()),
-        ("libraries", ", ".join(f"{p} {_version(p)}" for p in VERSIONED)),
+        *_environment(suite_dir).items(),
         ("metric libraries (from the results)", ", ".join(libraries) or "—"),
         ("runs", ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))),
         ("total time (train + eval, all runs)", _duration(total)),

@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 import gans
 from benchmarks.execute import FAILED
 from benchmarks.executors import run_in_process, run_in_workers, run_on_ray
-from benchmarks.store import collect_tables, read_done
+from benchmarks.provenance import ENVIRONMENT_FILE, environment
+from benchmarks.store import collect_tables, read_done, write_json
 from benchmarks.suites import SuiteError, load_suite
 
 OFFLINE_SUITE = "quick"
@@ -134,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, SuiteError, gans.RegistryError, gans.ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    write_json(suite_dir / ENVIRONMENT_FILE, environment(device))
     if args.fresh:
         for spec in specs:
             shutil.rmtree(suite_dir / spec.run_id, ignore_errors=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from benchmarks import report, report_stats
@@ -205,6 +206,15 @@ def test_regenerating_gives_identical_tables_and_numbers(
         return [line for line in readme.read_text().splitlines() if "report generated" not in line]
 
     assert stable(again) == stable(report_dir / "README.md")
+
+
+def test_header_says_what_the_suite_ran_with(suite_dir, report_dir):
+    recorded = json.loads((suite_dir / "environment.json").read_text())
+    assert set(recorded) == {"commit", "machine", "python", "libraries"}
+    assert recorded["machine"].endswith("runs on cpu")
+    readme = (report_dir / "README.md").read_text()
+    assert f"- **machine**: {recorded['machine']}" in readme
+    assert f"torch {torch.__version__.split('+')[0]}," in recorded["libraries"]
 
 
 def test_a_directory_without_results_is_refused(tmp_path, capsys):
