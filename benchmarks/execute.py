@@ -22,6 +22,7 @@ from gans.storage import save_atomically
 
 INTERMEDIATE_METRICS = ("kid", "fid")  # cheap enough to run along the way
 FAILED = "failed"
+INCEPTION_SUFFIX = "_inception"  # final-metric columns from Inception features: never mixed
 
 
 def run_row(spec: RunSpec) -> dict[str, Any]:
@@ -225,7 +226,8 @@ class _Evaluator:
         columns = {}
         for row in self.rows:
             if row["stage"] == "final":
-                suffix = "_inception" if row["feature_extractor"] == "inception-v3-compat" else ""
+                inception = row["feature_extractor"] == "inception-v3-compat"
+                suffix = INCEPTION_SUFFIX if inception else ""
                 columns[f"{row['metric']}{suffix}"] = row["value"]
         return columns
 

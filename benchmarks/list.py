@@ -15,20 +15,6 @@ import gans
 from benchmarks.suites import builtin_suites, load_suite
 from gans import metrics
 
-METRIC_MEANINGS = {
-    metrics.FID: "Frechet distance between real and generated features (lower is better)",
-    metrics.IS: "Inception score of generated images (higher is better)",
-    metrics.IS_STD: "standard deviation of the Inception score over splits",
-    metrics.KID: "kernel Inception distance, unbiased MMD of features (lower is better)",
-    metrics.KID_STD: "standard deviation of KID over subsets",
-    metrics.PRECISION: "share of generated samples inside the real manifold (quality)",
-    metrics.RECALL: "share of real samples inside the generated manifold (coverage)",
-    metrics.CLASSIFIER_ACCURACY: "held-out accuracy of the classifier feature extractor",
-    metrics.W1: "exact Wasserstein-1 distance to real points (toy data, lower is better)",
-    metrics.MODES_COVERED: "mixture modes that receive generated points (toy data)",
-    metrics.HIGH_QUALITY: "share of generated points within 3 std of a mode (toy data)",
-}
-
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
@@ -91,7 +77,7 @@ def listing() -> str:
                 for name, a in architectures
             ],
         ),
-        _section("Metrics", list(METRIC_MEANINGS.items())),
+        _section("Metrics", list(metrics.DESCRIPTIONS.items())),
         _section("Suites", [(name, _suite_summary(name)) for name in builtin_suites()]),
     ]
     return "\n\n".join(sections)

@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 import gans  # noqa: E402
-from benchmarks.report_stats import INCEPTION_SUFFIX as SUFFIX  # noqa: E402
+from benchmarks.execute import INCEPTION_SUFFIX as SUFFIX  # noqa: E402
 from benchmarks.report_stats import metric_label, ordered_metrics, summary_metrics  # noqa: E402
 
 STYLE = {"style": "whitegrid", "context": "notebook", "font_scale": 0.9}

@@ -18,14 +18,12 @@ import pandas as pd
 from scipy import stats
 
 import gans
+from benchmarks.execute import INCEPTION_SUFFIX
 from gans import metrics as m
 
 # Directions follow the metrics' definitions: distances are lower-is-better, the rest higher.
-LOWER_IS_BETTER = (m.FID, m.KID, m.W1)
-HIGHER_IS_BETTER = (m.IS, m.PRECISION, m.RECALL, m.MODES_COVERED, m.HIGH_QUALITY)
 IMAGE_METRICS = (m.FID, m.IS, m.KID, m.PRECISION, m.RECALL)
 SUMMARY_ORDER = (*IMAGE_METRICS, m.W1, m.MODES_COVERED, m.HIGH_QUALITY)
-INCEPTION_SUFFIX = "_inception"  # benchmarks.execute's suffix for Inception-feature columns
 CONFIDENCE = 0.95
 ALPHA = 0.05
 # A bootstrap over two seeds can only resample {x1, x2, mean}: no interval worth printing.
@@ -77,7 +75,7 @@ def plain(value) -> str:
 def direction(metric: str) -> int:
     """-1 when lower is better, +1 when higher is better, 0 when the metric has no better side."""
     base = metric.removesuffix(INCEPTION_SUFFIX)
-    return -1 if base in LOWER_IS_BETTER else 1 if base in HIGHER_IS_BETTER else 0
+    return -1 if base in m.LOWER_IS_BETTER else 1 if base in m.HIGHER_IS_BETTER else 0
 
 
 def metric_name(metric: str) -> str:

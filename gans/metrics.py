@@ -23,6 +23,25 @@ W1 = "w1"  # exact Wasserstein-1 between generated and real points (toy data)
 MODES_COVERED = "modes_covered"  # number of mixture modes covered (toy data)
 HIGH_QUALITY = "high_quality_fraction"  # share of samples within 3 std of a mode (toy data)
 
+# Which way is better, for marking the best strategy and wording comparisons.
+LOWER_IS_BETTER = (FID, KID, W1)
+HIGHER_IS_BETTER = (IS, PRECISION, RECALL, MODES_COVERED, HIGH_QUALITY)
+
+# One line each, for listings and reports.
+DESCRIPTIONS = {
+    FID: "Frechet distance between real and generated features (lower is better)",
+    IS: "Inception score of generated images (higher is better)",
+    IS_STD: "standard deviation of the Inception score over splits",
+    KID: "kernel Inception distance, unbiased MMD of features (lower is better)",
+    KID_STD: "standard deviation of KID over subsets",
+    PRECISION: "share of generated samples inside the real manifold (quality)",
+    RECALL: "share of real samples inside the generated manifold (coverage)",
+    CLASSIFIER_ACCURACY: "held-out accuracy of the classifier feature extractor",
+    W1: "exact Wasserstein-1 distance to real points (toy data, lower is better)",
+    MODES_COVERED: "mixture modes that receive generated points (toy data)",
+    HIGH_QUALITY: "share of generated points within 3 std of a mode (toy data)",
+}
+
 
 @dataclass(frozen=True)
 class MetricRow:
