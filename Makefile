@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: quick test lint
+.PHONY: quick test lint plugin-example
 
 quick: $(INSTALLED)
 	$(PYTHON) -m benchmarks.run --suite quick
@@ -12,9 +12,21 @@ quick: $(INSTALLED)
 test: $(INSTALLED)
 	$(PYTHON) -m pytest
 
+# The example plugin package, installed through its entry point and benchmarked next to the
+# built-ins: proves the plugin path of docs/plugins.md end to end.
+EXAMPLE := examples/gans-wgan-lp
+plugin-example: $(INSTALLED)
+	$(PYTHON) -m pip install --quiet --editable $(EXAMPLE)
+	$(PYTHON) -m pytest $(EXAMPLE)/tests
+	$(PYTHON) -m benchmarks.run --suite $(EXAMPLE)/tiny-suite.toml --out results/plugin-example \
+		--fresh
+	$(PYTHON) -c "import pandas as pd; runs = pd.read_parquet('results/plugin-example/tiny-suite/runs.parquet'); \
+		assert (runs.status == 'done').all() and runs.strategy.value_counts()['wgan-lp'] == 2, runs; \
+		assert 'wgan-lp' in open('reports/tiny-suite/README.md').read(); print('wgan-lp benchmarked')"
+
 lint: $(INSTALLED)
-	$(VENV)/bin/ruff check gans benchmarks tests
-	$(VENV)/bin/ruff format --check gans benchmarks tests
+	$(VENV)/bin/ruff check gans benchmarks tests examples
+	$(VENV)/bin/ruff format --check gans benchmarks tests examples
 
 $(INSTALLED): pyproject.toml
 	python3 -m venv $(VENV)

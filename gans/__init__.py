@@ -16,6 +16,7 @@ from gans.registry import RegistryError
 from gans.strategies import (
     STRATEGIES,
     Strategy,
+    StrategyError,
     default_hyperparameters,
     make_strategy,
     register_strategy,
@@ -48,6 +49,7 @@ __all__ = [
     "PluginError",
     "RegistryError",
     "Strategy",
+    "StrategyError",
     "TrainConfig",
     "Trainer",
     "WassersteinLoss",

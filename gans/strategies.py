@@ -23,6 +23,10 @@ from gans.penalties import GradientPenalty, Penalty
 from gans.registry import Registry, RegistryError
 
 
+class StrategyError(ValueError):
+    """A strategy's loss or penalty returned something the trainer cannot use."""
+
+
 class Strategy(ABC):
     """Base class of loss strategies (the plugin interface).
 

@@ -24,7 +24,7 @@ from gans.data import Dataset, load_dataset
 from gans.hyperparameters import ConfigError
 from gans.models import ARCHITECTURES, build_models
 from gans.storage import save_atomically
-from gans.strategies import STRATEGIES, make_strategy
+from gans.strategies import STRATEGIES, StrategyError, make_strategy
 
 # Per generator iteration, in this order. Critic-side values are means over its n_critic steps.
 CURVE_COLUMNS = (
@@ -160,9 +160,14 @@ class Trainer:
         # two calls and costs one.
         real_scores, fake_scores = self._scores(torch.cat([real, fake])).split(batch)
         loss = self.strategy.loss.critic_loss(real_scores, fake_scores)
+        first = self.critic_steps == 0
+        if first:
+            self._check_output("loss.critic_loss", loss)
         total, penalty, grad_norm = loss, self._nan, self._nan
         if self.strategy.penalty is not None:
             out = self.strategy.penalty(self.critic, real, fake, self.rng)
+            if first:
+                self._check_output("penalty", out.value)
             total, penalty, grad_norm = loss + out.value, out.value.detach(), out.grad_norm
         self.opt_c.zero_grad(set_to_none=True)
         total.backward()
@@ -183,12 +188,30 @@ class Trainer:
                 self.generator(self._noise(self.config.batch_size, self.rng))
             )
             loss = self.strategy.loss.generator_loss(fake_scores)
+            if self.gen_iter == 0:
+                self._check_output("loss.generator_loss", loss)
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
             self.opt_g.step()
         finally:
             self.critic.requires_grad_(True)
         return loss.detach()
+
+    def _check_output(self, piece: str, value: torch.Tensor) -> None:
+        """At a run's first step, a strategy's outputs must be finite scalars: later, a non-finite
+        loss means divergence, but at the start it means a broken loss (usually a plugin's)."""
+        where = f"loss strategy {self.config.strategy!r}: {piece}"
+        if not isinstance(value, torch.Tensor) or value.dim() != 0:
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise StrategyError(
+                f"{where} returned {shape}; it must return a scalar tensor "
+                "(e.g. reduce with .mean())"
+            )
+        if not torch.isfinite(value):  # one host sync, once per run
+            raise StrategyError(
+                f"{where} returned {value.item()} at the first step, before any "
+                "training; it must be finite"
+            )
 
     @torch.no_grad()
     def heldout_critic_loss(self) -> torch.Tensor:

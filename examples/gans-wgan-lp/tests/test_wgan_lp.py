@@ -1,0 +1,46 @@
+import pytest
+import torch
+from gans_wgan_lp import WGANLP, LipschitzPenalty
+from torch import nn
+
+import gans
+
+
+def linear_critic(weight):
+    critic = nn.Linear(len(weight), 1)
+    with torch.no_grad():
+        critic.weight.copy_(torch.tensor([weight]))
+    return critic
+
+
+@pytest.mark.parametrize(
+    ("weight", "expected"),
+    [([0.6, 0.8], 0.0), ([1.2, 1.6], 10.0 * (2.0 - 1.0) ** 2), ([0.3, 0.4], 0.0)],
+    ids=["norm-1", "norm-2", "norm-0.5"],
+)
+def test_penalty_is_one_sided(weight, expected):
+    # A linear critic has the same gradient w everywhere: penalty = lambda * max(0, |w| - 1)^2.
+    out = LipschitzPenalty(10.0)(
+        linear_critic(weight), torch.randn(8, 2), torch.randn(8, 2), torch.Generator()
+    )
+    torch.testing.assert_close(out.value, torch.tensor(expected), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out.grad_norm, torch.tensor(weight).norm(), rtol=1e-5, atol=1e-6)
+
+
+def test_found_through_its_entry_point():
+    assert gans.STRATEGIES.get("wgan-lp") is WGANLP
+    assert "gans-wgan-lp" in gans.STRATEGIES.provider("wgan-lp")
+    assert gans.make_strategy("wgan-lp").pieces() == {
+        "loss": "wasserstein",
+        "penalty": "lipschitz-penalty",
+        "constraint": None,
+    }
+
+
+def test_trains_on_toy_data():
+    config = gans.TrainConfig(
+        strategy="wgan-lp", dataset="25gaussians", arch="mlp", width=16, batch_size=64, gen_iters=20
+    )
+    trainer = gans.Trainer(config, progress=False)
+    assert trainer.train() == gans.DONE
+    assert all(row["penalty"] >= 0 for row in trainer.curves)
