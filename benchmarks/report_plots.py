@@ -175,17 +175,7 @@ def final_spread(dataset: str, runs: pd.DataFrame, colours) -> list[Figure]:
     fig, axes = _axes(len(metrics))
     order = [s for s in colours if s in set(done["strategy"])]
     for ax, metric in zip(axes, metrics, strict=True):
-        kw = dict(
-            data=done,
-            x="strategy",
-            y=metric,
-            hue="strategy",
-            order=order,
-            hue_order=order,
-            palette=colours,
-            ax=ax,
-            legend=False,
-        )
+        kw = _per_strategy(done, metric, order, colours, ax)
         sns.boxplot(**kw, boxprops={"alpha": 0.35}, showfliers=False)
         sns.stripplot(**kw, size=7, jitter=0.08, edgecolor="black", linewidth=0.6)
         ax.set(title=metric_label(metric), xlabel="")
@@ -200,6 +190,21 @@ def final_spread(dataset: str, runs: pd.DataFrame, colours) -> list[Figure]:
     ]
 
 
+def _per_strategy(data: pd.DataFrame, y: str, order: list[str], colours, ax) -> dict:
+    """Arguments of a seaborn categorical plot with one strategy per x position, in its colour."""
+    return dict(
+        data=data,
+        x="strategy",
+        y=y,
+        hue="strategy",
+        order=order,
+        hue_order=order,
+        palette=colours,
+        ax=ax,
+        legend=False,
+    )
+
+
 def time_per_iteration(runs: pd.DataFrame, colours) -> list[Figure]:
     """Training seconds per generator iteration, per strategy, one panel per dataset."""
     timed = runs.assign(s_per_iter=runs.get("train_s", np.nan) / runs.get("gen_iters", np.nan))
@@ -211,17 +216,7 @@ def time_per_iteration(runs: pd.DataFrame, colours) -> list[Figure]:
     for ax, dataset in zip(axes, datasets, strict=True):
         rows = timed[timed["dataset"] == dataset]
         order = [s for s in colours if s in set(rows["strategy"])]
-        kw = dict(
-            data=rows,
-            x="strategy",
-            y="s_per_iter",
-            hue="strategy",
-            order=order,
-            hue_order=order,
-            palette=colours,
-            ax=ax,
-            legend=False,
-        )
+        kw = _per_strategy(rows, "s_per_iter", order, colours, ax)
         sns.barplot(**kw, errorbar=None, alpha=0.5)
         sns.stripplot(**kw, size=6, edgecolor="black", linewidth=0.6)
         ax.set(title=dataset, xlabel="", ylabel="seconds / generator iteration")
