@@ -160,14 +160,9 @@ class Trainer:
         # two calls and costs one.
         real_scores, fake_scores = self._scores(torch.cat([real, fake])).split(batch)
         loss = self.strategy.loss.critic_loss(real_scores, fake_scores)
-        first = self.critic_steps == 0
-        if first:
-            self._check_output("loss.critic_loss", loss)
         total, penalty, grad_norm = loss, self._nan, self._nan
         if self.strategy.penalty is not None:
             out = self.strategy.penalty(self.critic, real, fake, self.rng)
-            if first:
-                self._check_output("penalty", out.value)
             total, penalty, grad_norm = loss + out.value, out.value.detach(), out.grad_norm
         self.opt_c.zero_grad(set_to_none=True)
         total.backward()
@@ -188,8 +183,6 @@ class Trainer:
                 self.generator(self._noise(self.config.batch_size, self.rng))
             )
             loss = self.strategy.loss.generator_loss(fake_scores)
-            if self.gen_iter == 0:
-                self._check_output("loss.generator_loss", loss)
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
             self.opt_g.step()
@@ -197,21 +190,41 @@ class Trainer:
             self.critic.requires_grad_(True)
         return loss.detach()
 
-    def _check_output(self, piece: str, value: torch.Tensor) -> None:
-        """At a run's first step, a strategy's outputs must be finite scalars: later, a non-finite
-        loss means divergence, but at the start it means a broken loss (usually a plugin's)."""
-        where = f"loss strategy {self.config.strategy!r}: {piece}"
-        if not isinstance(value, torch.Tensor) or value.dim() != 0:
-            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise StrategyError(
-                f"{where} returned {shape}; it must return a scalar tensor "
-                "(e.g. reduce with .mean())"
-            )
-        if not torch.isfinite(value):  # one host sync, once per run
-            raise StrategyError(
-                f"{where} returned {value.item()} at the first step, before any "
-                "training; it must be finite"
-            )
+    def check_strategy(self) -> None:
+        """Run the strategy's loss and penalty once on the untrained networks and refuse outputs
+        the trainer cannot use: non-scalars, and non-finite values, which at this point mean a
+        broken loss (usually a plugin's) rather than divergence. A throwaway random stream keeps
+        the run's own streams untouched.
+
+        Raises:
+            StrategyError: naming the strategy and the piece.
+        """
+        rng = torch.Generator(self.device).manual_seed(self.config.seed)
+        batch = min(self.config.batch_size, 16)
+        real = self.data.batch(batch, rng)
+        with torch.no_grad(), _eval_mode(self.generator):  # leave batch-norm statistics alone
+            fake = self.generator(self._noise(batch, rng))
+            real_scores, fake_scores = self._scores(real), self._scores(fake)
+            outputs = {
+                "loss.critic_loss": self.strategy.loss.critic_loss(real_scores, fake_scores),
+                "loss.generator_loss": self.strategy.loss.generator_loss(fake_scores),
+            }
+        if self.strategy.penalty is not None:
+            outputs["penalty"] = self.strategy.penalty(self.critic, real, fake, rng).value
+        for piece, value in outputs.items():
+            where = f"loss strategy {self.config.strategy!r}: {piece}"
+            if not isinstance(value, torch.Tensor) or value.dim() != 0:
+                shape = (
+                    tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+                )
+                raise StrategyError(
+                    f"{where} returned {shape}; it must return a scalar tensor "
+                    "(e.g. reduce with .mean())"
+                )
+            if not torch.isfinite(value):
+                raise StrategyError(
+                    f"{where} returned {value.item()} on the untrained networks; it must be finite"
+                )
 
     @torch.no_grad()
     def heldout_critic_loss(self) -> torch.Tensor:
@@ -231,6 +244,8 @@ class Trainer:
             non-finite (training stops at once; ``diverged_at`` says where), otherwise "running".
         """
         until = self.config.gen_iters if until is None else min(until, self.config.gen_iters)
+        if self.gen_iter == 0:
+            self.check_strategy()
         self._bar = tqdm(
             total=self.config.gen_iters,
             initial=self.gen_iter,

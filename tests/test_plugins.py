@@ -148,12 +148,12 @@ def broken_strategy(name, **loss_options):
         (
             "nan-critic",
             {"critic": lambda _, value: value * float("nan")},
-            "'nan-critic': loss.critic_loss returned nan at the first step, before any training",
+            "'nan-critic': loss.critic_loss returned nan on the untrained networks",
         ),
         (
             "inf-generator",
             {"generator": lambda _, value: value + float("inf")},
-            "'inf-generator': loss.generator_loss returned inf at the first step",
+            "'inf-generator': loss.generator_loss returned inf on the untrained networks",
         ),
         (
             "float-generator",

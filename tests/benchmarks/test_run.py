@@ -285,7 +285,7 @@ BAD_SUITES = {
     ),
     "unknown-strategy": (
         'strategies = ["gan", "lsgan"]\n[datasets.25gaussians]\narch = "mlp"\n',
-        "suite file {path}: .*'lsgan'.*gan, wgan, wgan-gp",
+        "suite file {path}: .*'lsgan'; registered: (.*, )?gan, (.*, )?wgan, wgan-gp",
     ),
     "unknown-dataset": (
         '[datasets.30gaussians]\narch = "mlp"\n',
