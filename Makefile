@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: quick test lint plugin-example
+.PHONY: quick test lint plugin-example bench-smoke
 
 quick: $(INSTALLED)
 	$(PYTHON) -m benchmarks.run --suite quick
@@ -23,6 +23,11 @@ plugin-example: $(INSTALLED)
 	$(PYTHON) -c "import pandas as pd; runs = pd.read_parquet('results/plugin-example/tiny-suite/runs.parquet'); \
 		assert (runs.status == 'done').all() and runs.strategy.value_counts()['wgan-lp'] == 2, runs; \
 		assert 'wgan-lp' in open('reports/tiny-suite/README.md').read(); print('wgan-lp benchmarked')"
+
+# The benchmarks and the speed command once each, CI-sized: they run, they are not timed here.
+bench-smoke: $(INSTALLED)
+	$(PYTHON) -m pytest -m bench tests/bench --benchmark-disable -q
+	$(PYTHON) -m benchmarks.speed --strategy wgan-gp --width 16 --batch 64 --iters 3 --json
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check gans benchmarks tests examples

@@ -151,7 +151,8 @@ class Trainer:
     def _scores(self, x: torch.Tensor) -> torch.Tensor:
         return self.critic(x).view(-1)
 
-    def _critic_step(self) -> torch.Tensor:
+    def critic_step(self) -> torch.Tensor:
+        """One critic update. Returns: the curve values of the step, on the device (no sync)."""
         batch = self.config.batch_size
         real = self.data.batch(batch, self.rng)
         with torch.no_grad():
@@ -174,7 +175,8 @@ class Trainer:
         w_estimate = -loss if self.strategy.loss.estimates_wasserstein else self._nan
         return torch.stack([loss, w_estimate, penalty, grad_norm, active.float()])
 
-    def _generator_step(self) -> torch.Tensor:
+    def generator_step(self) -> torch.Tensor:
+        """One generator update. Returns: the generator loss, on the device (no sync)."""
         # Only the generator learns here: the critic's parameter gradients would be thrown away, so
         # they are not computed (the gradient still flows through the critic to its input).
         self.critic.requires_grad_(False)
@@ -259,9 +261,9 @@ class Trainer:
             while self.status == RUNNING and self.gen_iter < until:
                 start = time.perf_counter()
                 critic_rows = torch.stack(
-                    [self._critic_step() for _ in range(self.hparams.n_critic)]
+                    [self.critic_step() for _ in range(self.hparams.n_critic)]
                 )
-                g_loss = self._generator_step()
+                g_loss = self.generator_step()
                 for scheduler in self.schedulers:
                     scheduler.step()
                 self.gen_iter += 1
