@@ -123,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         names = _subset(args.datasets, tuple(suite.datasets), "datasets")
         if args.workers < 1:
             raise InputError(f"--workers must be >= 1, got {args.workers}")
+        if args.executor == "ray" and importlib.util.find_spec("ray") is None:
+            raise InputError("--executor ray needs Ray: pip install 'gan-loss-benchmark[ray]'")
         device = _device(args.device)
         specs = [
             s
