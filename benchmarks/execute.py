@@ -53,6 +53,8 @@ def execute_run(
     inception_weights=None,
     tensorboard_dir: Path | None = None,
     plugins: tuple[str, ...] = (),
+    compile: bool = False,
+    deterministic: bool = False,
 ) -> dict[str, Any]:
     """Run ``spec`` (or resume it, or skip it when done) and return its row for runs.parquet.
 
@@ -76,6 +78,7 @@ def execute_run(
             position,
             inception_weights,
             tensorboard_dir,
+            {"compile": compile, "deterministic": deterministic},
         )
     except Exception as error:  # one run failing never stops the others
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -85,7 +88,16 @@ def execute_run(
 
 
 def _train_and_evaluate(
-    spec, run_dir, device, data_root, data, progress, position, inception_weights, tensorboard_dir
+    spec,
+    run_dir,
+    device,
+    data_root,
+    data,
+    progress,
+    position,
+    inception_weights,
+    tensorboard_dir,
+    trainer_options,
 ):
     write_json(run_dir / "config.json", spec.resolved())
     trainer = gans.Trainer(
@@ -95,6 +107,7 @@ def _train_and_evaluate(
         data_root=data_root,
         progress=progress,
         progress_position=position,
+        **trainer_options,
     )
     evaluator = _Evaluator(spec, trainer, data_root, inception_weights)
     # The last checkpoint stays after the run: it holds the trained generator and critic.

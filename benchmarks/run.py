@@ -9,6 +9,7 @@ with an error (the others still ran and are kept), 2 for bad input (nothing was 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import importlib.util
 import shutil
@@ -44,6 +45,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--strategies", help="comma-separated subset of the suite's strategies")
     p.add_argument("--datasets", help="comma-separated subset of the suite's datasets")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument(
+        "--precision",
+        choices=gans.PRECISIONS,
+        help="train every run at this precision instead of the suite's (bf16: autocast, for GPUs)",
+    )
+    p.add_argument(
+        "--compile", action="store_true", help="torch.compile the training steps (for GPUs)"
+    )
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="CUDA: deterministic kernels, no cuDNN autotuning (the CPU always is deterministic)",
+    )
     p.add_argument("--data-root", help=f"where image datasets live (${gans.data.DATA_ROOT_ENV})")
     p.add_argument("--inception-weights", help="torch-fidelity Inception weights file")
     p.add_argument("--executor", choices=("local", "ray"), default="local")
@@ -131,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
             for s in suite.runs()
             if s.train.seed in seeds and s.train.strategy in strategies and s.train.dataset in names
         ]
+        if args.precision:
+            specs = [
+                dataclasses.replace(s, train=dataclasses.replace(s.train, precision=args.precision))
+                for s in specs
+            ]
         datasets = _load_datasets(names, args.data_root)
         suite_dir = (args.out / suite.name).resolve()
         _writable(suite_dir)
@@ -145,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         "device": device,
         "data_root": args.data_root,
         "inception_weights": args.inception_weights,
+        "compile": args.compile,
+        "deterministic": args.deterministic,
         "tensorboard_dir": args.tensorboard,
         "plugins": tuple(args.plugin),
     }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 
@@ -20,6 +21,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import gans
+from benchmarks.textbook import TextbookLoop
 
 GEMM_SIZE = 1024  # large enough to reach the BLAS peak, small enough to time in well under 1 s
 GEMM_REPEATS = 10
@@ -58,6 +60,25 @@ def gemm_gflops(device: torch.device, size: int = GEMM_SIZE) -> float:
     return 2 * size**3 / best / 1e9
 
 
+LOOPS = ("trainer", "textbook")
+
+
+def _time_runner(loop: str, config: gans.TrainConfig, data: gans.Dataset, device: torch.device):
+    """Returns (run, n_critic): ``run(n)`` trains ``n`` more generator iterations with ``loop`` and
+    returns once the device has finished them."""
+    if loop == "trainer":
+        trainer = gans.Trainer(config, device=device, data=data, progress=False)
+        # train() copies the curves to the host at its end, which waits for the device
+        return (lambda n: trainer.train(until=trainer.gen_iter + n)), trainer.hparams.n_critic
+    textbook = TextbookLoop(config, data, device)
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            textbook.gen_iter()  # reads each loss with .item(), which waits for the device
+
+    return run, textbook.hparams.n_critic
+
+
 def measure(
     strategy: str,
     arch: str,
@@ -67,41 +88,58 @@ def measure(
     warmup: int,
     dataset: str,
     device: torch.device,
-) -> dict:
-    """One speed measurement; see the module docstring for the fields."""
+    loops: tuple[str, ...] = ("trainer",),
+    repeats: int = 1,
+) -> dict[str, dict]:
+    """Speed measurements of each of ``loops`` on the same run; see the module docstring for the
+    fields. With several loops the timing windows alternate between them ``repeats`` times and
+    each loop's median is reported, so a slow spell of a noisy machine hits all of them alike.
+
+    Returns: {loop: fields}.
+    """
     config = gans.TrainConfig(
         strategy=strategy,
         dataset=dataset,
         arch=arch,
         width=width,
         batch_size=batch,
-        gen_iters=warmup + 1 + iters,
+        gen_iters=10**9,
         log_every=iters,
-        heldout_every=warmup + 1 + iters,
+        heldout_every=10**9,
     )
-    trainer = gans.Trainer(config, device=device, progress=False)
-    trainer.train(until=warmup)
-    with count_flops() as counter:
-        trainer.train(until=warmup + 1)
-    flops = counter.get_total_flops()
+    data = gans.load_dataset(dataset).to(device)
+    runners, flops = {}, {}
+    for loop in loops:
+        run, n_critic = _time_runner(loop, config, data, device)
+        run(warmup)
+        with count_flops() as counter:
+            run(1)
+        runners[loop], flops[loop] = (run, n_critic), counter.get_total_flops()
     gemm = gemm_gflops(device)
-    start = time.perf_counter()
-    trainer.train(until=warmup + 1 + iters)
-    seconds = time.perf_counter() - start  # train() copies the curves to the host at its end
-    rate = iters / seconds
-    return {
-        "strategy": strategy,
-        "arch": arch,
-        "width": width,
-        "batch": batch,
-        "threads": torch.get_num_threads(),
-        "device": str(device),
-        "gen_iters_per_s": rate,
-        "critic_steps_per_s": rate * trainer.hparams.n_critic,
-        "flops_per_gen_iter": flops,
-        "achieved_gflops": flops * rate / 1e9,
-        "gemm_gflops": gemm,
-    }
+    rates: dict[str, list[float]] = {loop: [] for loop in loops}
+    for _ in range(repeats):
+        for loop, (run, _) in runners.items():
+            start = time.perf_counter()
+            run(iters)
+            rates[loop].append(iters / (time.perf_counter() - start))
+    results = {}
+    for loop, (_, n_critic) in runners.items():
+        rate = statistics.median(rates[loop])
+        results[loop] = {
+            "loop": loop,
+            "strategy": strategy,
+            "arch": arch,
+            "width": width,
+            "batch": batch,
+            "threads": torch.get_num_threads(),
+            "device": str(device),
+            "gen_iters_per_s": rate,
+            "critic_steps_per_s": rate * n_critic,
+            "flops_per_gen_iter": flops[loop],
+            "achieved_gflops": flops[loop] * rate / 1e9,
+            "gemm_gflops": gemm,
+        }
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,19 +158,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--plugin", action="append", default=[])
+    p.add_argument(
+        "--loop",
+        choices=LOOPS,
+        default="trainer",
+        help="the shared trainer, or the textbook loop of benchmarks/textbook.py",
+    )
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="measure the trainer and the textbook loop side by side (alternating windows)",
+    )
+    p.add_argument("--repeats", type=int, default=3, help="timing windows per loop with --compare")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)
     try:
         for plugin in args.plugin:
             gans.load_plugin(plugin)
-        for name in ("iters", "warmup", "width", "batch"):
+        for name in ("iters", "warmup", "width", "batch", "repeats"):
             if getattr(args, name) < (0 if name == "warmup" else 1):
                 raise gans.ConfigError(f"--{name} must be >= 1, got {getattr(args, name)}")
         if args.threads is not None:
             if args.threads < 1:
                 raise gans.ConfigError(f"--threads must be >= 1, got {args.threads}")
             torch.set_num_threads(args.threads)
-        result = measure(
+        results = measure(
             args.strategy,
             args.arch,
             args.width,
@@ -141,16 +191,29 @@ def main(argv: list[str] | None = None) -> int:
             args.warmup,
             args.dataset,
             torch.device(args.device),
+            loops=LOOPS if args.compare else (args.loop,),
+            repeats=args.repeats if args.compare else 1,
         )
     except (ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(result))
+    if args.compare:
+        output = {
+            **results,
+            "speedup": results["trainer"]["gen_iters_per_s"]
+            / results["textbook"]["gen_iters_per_s"],
+        }
     else:
+        output = results[args.loop]
+    if args.json:
+        print(json.dumps(output))
+        return 0
+    for result in results.values():
         for key, value in result.items():
             print(f"{key:20s} {value:.4g}" if isinstance(value, float) else f"{key:20s} {value}")
         print(f"{'achieved / gemm':20s} {result['achieved_gflops'] / result['gemm_gflops']:.2f}")
+    if args.compare:
+        print(f"{'trainer / textbook':20s} {output['speedup']:.2f}")
     return 0
 
 

@@ -103,6 +103,7 @@ class Suite:
             hyperparameters=overrides,
             lr_decay=table.get("lr_decay", False),
             heldout_every=table.get("heldout_every", 100),
+            precision=table.get("precision", "fp32"),
         )
         return RunSpec(self.name, train, plan, table.get("seconds"))
 
@@ -117,6 +118,7 @@ _DATASET_KEYS = {
     "seconds",
     "lr_decay",
     "heldout_every",
+    "precision",
     "eval_every",
     "hyperparameters",
 }

@@ -21,7 +21,15 @@ from gans.strategies import (
     make_strategy,
     register_strategy,
 )
-from gans.trainer import CURVE_COLUMNS, DIVERGED, DONE, RUNNING, TrainConfig, Trainer
+from gans.trainer import (
+    CURVE_COLUMNS,
+    DIVERGED,
+    DONE,
+    PRECISIONS,
+    RUNNING,
+    TrainConfig,
+    Trainer,
+)
 
 __all__ = [
     "ARCHITECTURES",
@@ -31,6 +39,7 @@ __all__ = [
     "DONE",
     "ENTRY_POINT_GROUP",
     "OPTIMIZERS",
+    "PRECISIONS",
     "RUNNING",
     "STRATEGIES",
     "ArchConfig",

@@ -94,15 +94,26 @@ class Dataset:
         """Device all tensors are on."""
         return self.train.device
 
-    def to(self, device: str | torch.device) -> Dataset:
-        """Returns this dataset with every tensor on ``device`` (``self`` if already there)."""
+    def to(
+        self, device: str | torch.device, memory_format: torch.memory_format | None = None
+    ) -> Dataset:
+        """Returns this dataset with every tensor on ``device`` and, when ``memory_format`` is
+        given, image rows in that layout (``self`` if nothing changes)."""
         device = torch.device(device)
-        if self.device == device:
+        layout = memory_format if memory_format is not None and self.kind == "image" else None
+        if self.device == device and (
+            layout is None or self.train.is_contiguous(memory_format=layout)
+        ):
             return self
+
+        def move(rows: torch.Tensor) -> torch.Tensor:
+            rows = rows.to(device)
+            return rows if layout is None else rows.contiguous(memory_format=layout)
+
         return dataclasses.replace(
             self,
-            train=self.train.to(device),
-            test=self.test.to(device),
+            train=move(self.train),
+            test=move(self.test),
             train_labels=None if self.train_labels is None else self.train_labels.to(device),
             test_labels=None if self.test_labels is None else self.test_labels.to(device),
         )

@@ -9,11 +9,6 @@ from typing import Any
 
 import torch
 
-OPTIMIZERS = {
-    "adam": lambda params, hp: torch.optim.Adam(params, lr=hp.lr, betas=hp.betas),
-    "rmsprop": lambda params, hp: torch.optim.RMSprop(params, lr=hp.lr),
-}
-
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the field and what is accepted."""
@@ -85,6 +80,25 @@ class Hyperparameters:
 
     def make_optimizer(self, params) -> torch.optim.Optimizer:
         return OPTIMIZERS[self.optimizer](params, self)
+
+
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
+
+
+def _adam(params, hp: Hyperparameters) -> torch.optim.Adam:
+    # The fused kernel updates every parameter in one call: the same update as the default
+    # per-parameter loop at a third of its cost on CPU (docs/performance.md).
+    params = list(params)
+    fused = all(p.device.type in FUSED_ADAM_DEVICES for p in params) or None
+    return torch.optim.Adam(params, lr=hp.lr, betas=hp.betas, fused=fused)
+
+
+def _rmsprop(params, hp: Hyperparameters) -> torch.optim.RMSprop:
+    # RMSprop has no fused kernel; the multi-tensor one is still cheaper than the default loop.
+    return torch.optim.RMSprop(params, lr=hp.lr, foreach=True)
+
+
+OPTIMIZERS = {"adam": _adam, "rmsprop": _rmsprop}
 
 
 def _is_number(value: Any) -> bool:

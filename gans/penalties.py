@@ -40,9 +40,17 @@ def interpolate(real: torch.Tensor, fake: torch.Tensor, rng: torch.Generator) ->
 
 
 def input_gradient_norms(critic: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Per-sample L2 norm of dD/dx, kept in the graph so a penalty on it can be back-propagated."""
-    x = x.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    """Per-sample L2 norm of dD/dx, kept in the graph so a penalty on it can be back-propagated.
+
+    Under ``torch.compile`` the gradient comes from ``torch.func.grad``: compiled code cannot be
+    differentiated through ``autograd.grad(..., create_graph=True)``, while ``torch.func.grad``
+    writes the same gradient as ordinary operations that it can trace and differentiate again.
+    """
+    if torch.compiler.is_compiling():
+        grad = torch.func.grad(lambda x: critic(x).sum())(x.detach())
+    else:
+        x = x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
     return grad.flatten(1).norm(dim=1)
 
 

@@ -3,7 +3,9 @@ import json
 import pytest
 import torch
 
+import gans
 from benchmarks.speed import main, measure
+from benchmarks.textbook import TextbookImages
 
 W, B = 8, 16  # mlp width and batch: small enough to count FLOPs by hand
 
@@ -24,11 +26,16 @@ CRITIC_STEP = linear_flops(B, G) + linear_flops(2 * B, D) * 2 + linear_flops(2 *
 GENERATOR_STEP = linear_flops(B, G) * 2 + linear_flops(B, D) * 2 + linear_flops(B, G[1:])
 
 
+CPU = torch.device("cpu")
+
+
+def measure_mlp(strategy, loops=("trainer",), iters=1):
+    return measure(strategy, "mlp", W, B, iters, 1, "25gaussians", CPU, loops=loops)
+
+
 @pytest.mark.parametrize(("strategy", "n_critic"), [("gan", 1), ("wgan", 5)])
 def test_flops_per_generator_iteration_match_a_hand_count(strategy, n_critic):
-    result = measure(
-        strategy, "mlp", W, B, iters=2, warmup=1, dataset="25gaussians", device=torch.device("cpu")
-    )
+    result = measure_mlp(strategy, iters=2)["trainer"]
     assert result["flops_per_gen_iter"] == n_critic * CRITIC_STEP + GENERATOR_STEP
     assert result["critic_steps_per_s"] == pytest.approx(n_critic * result["gen_iters_per_s"])
     assert result["achieved_gflops"] == pytest.approx(
@@ -36,10 +43,17 @@ def test_flops_per_generator_iteration_match_a_hand_count(strategy, n_critic):
     )
 
 
+def test_the_textbook_loop_also_computes_the_critics_weight_gradients_in_the_generator_step():
+    results = measure_mlp("gan", loops=("trainer", "textbook"))
+    # Separate critic calls on real and fake cost what one call on both does; the extra work is
+    # the critic's weight gradients during the generator step, one matmul per layer.
+    extra = results["textbook"]["flops_per_gen_iter"] - results["trainer"]["flops_per_gen_iter"]
+    assert extra == linear_flops(B, D)
+
+
 def test_the_gradient_penalty_double_backward_is_counted():
-    cpu = torch.device("cpu")
-    wgan = measure("wgan", "mlp", W, B, 1, 1, "25gaussians", cpu)["flops_per_gen_iter"]
-    wgan_gp = measure("wgan-gp", "mlp", W, B, 1, 1, "25gaussians", cpu)["flops_per_gen_iter"]
+    wgan = measure_mlp("wgan")["trainer"]["flops_per_gen_iter"]
+    wgan_gp = measure_mlp("wgan-gp")["trainer"]["flops_per_gen_iter"]
     # Per critic step the penalty adds a critic forward and a backward on the interpolates and the
     # backward of that backward: between one and three more critic passes' worth.
     extra_per_step = (wgan_gp - wgan) / 5
@@ -69,6 +83,7 @@ def test_json_output_has_every_field(capsys):
     )
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {
+        "loop",
         "strategy",
         "arch",
         "width",
@@ -85,7 +100,26 @@ def test_json_output_has_every_field(capsys):
     assert result["gen_iters_per_s"] > 0 and result["gemm_gflops"] > 0
 
 
+def test_compare_measures_both_loops_and_their_ratio(capsys):
+    args = ["--strategy", "wgan", "--arch", "mlp", "--dataset", "25gaussians", "--width", "8"]
+    assert main([*args, "--iters", "2", "--repeats", "2", "--compare", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    trainer, textbook = result["trainer"], result["textbook"]
+    assert (trainer["loop"], textbook["loop"]) == ("trainer", "textbook")
+    assert trainer["gemm_gflops"] == textbook["gemm_gflops"]  # one GEMM measurement serves both
+    assert result["speedup"] == pytest.approx(
+        trainer["gen_iters_per_s"] / textbook["gen_iters_per_s"]
+    )
+
+
 def test_bad_input_is_one_line(capsys):
     assert main(["--strategy", "nope", "--iters", "1"]) == 2
     assert capsys.readouterr().err.startswith("error: unknown loss strategy 'nope'")
     assert main(["--strategy", "gan", "--iters", "0"]) == 2
+
+
+def test_the_textbook_dataset_converts_each_sample_back_to_the_suites_pixels():
+    digits = gans.load_dataset("mnist-5k").train[:10]
+    dataset = TextbookImages(digits)
+    converted = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    torch.testing.assert_close(converted, digits, rtol=0, atol=1 / 255)
