@@ -32,7 +32,9 @@ class WeightClipping(Constraint):
     @torch.no_grad()
     def __call__(self, critic):
         params = list(critic.parameters())
-        for p in params:
-            p.clamp_(-self.clip_value, self.clip_value)
-        at_boundary = sum((p.abs() == self.clip_value).sum() for p in params)
-        return at_boundary / sum(p.numel() for p in params)
+        # Multi-tensor kernels (those the optimizers use) and one count over all the weights: a
+        # handful of operations per step instead of four per parameter tensor.
+        torch._foreach_clamp_min_(params, -self.clip_value)
+        torch._foreach_clamp_max_(params, self.clip_value)
+        weights = torch.cat([p.reshape(-1) for p in params])  # reshape: channels_last is no view
+        return (weights.abs() == self.clip_value).sum() / weights.numel()

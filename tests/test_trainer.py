@@ -176,8 +176,9 @@ def test_gan_records_no_wasserstein_estimate_or_penalty():
     assert 0 < r["critic_loss"] < 5 and 0 < r["g_loss"] < 5
 
 
-def test_weight_clipping_holds_after_every_critic_step():
-    t = trainer(toy_config(strategy="wgan", gen_iters=4, log_every=2))
+@pytest.mark.parametrize("make_config", [toy_config, image_config], ids=["mlp", "dcgan28"])
+def test_weight_clipping_holds_after_every_critic_step(make_config):
+    t = trainer(make_config(strategy="wgan", gen_iters=4, log_every=2))
     max_seen = []
 
     def record(module, _):
