@@ -37,6 +37,7 @@ def run_row(spec: RunSpec) -> dict[str, Any]:
         "width": train.width or gans.ARCHITECTURES.get(train.arch).default_width,
         "seed": train.seed,
         "batch_size": train.batch_size,
+        "train_precision": train.precision,  # "precision" is the metric's column
         "hparams": json.dumps(spec.resolved()["hparams"], default=list),
     }
 

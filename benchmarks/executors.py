@@ -34,6 +34,11 @@ def run_in_process(
 _worker_device = "cpu"
 
 
+def cpu_cores() -> int:
+    """The CPU cores this process may use (a container's share, not the host's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _init_worker(devices, threads: int) -> None:
     global _worker_device
     _worker_device = devices.get()
@@ -55,7 +60,7 @@ def run_in_workers(
     gpus = torch.cuda.device_count() if device.type == "cuda" else 0
     for worker in range(workers):
         devices.put(f"cuda:{worker % gpus}" if gpus > 1 else str(device))
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, cpu_cores() // workers)
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_init_worker, initargs=(devices, threads)
     ) as pool:

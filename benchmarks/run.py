@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 import gans
 from benchmarks.execute import FAILED
-from benchmarks.executors import run_in_process, run_in_workers, run_on_ray
+from benchmarks.executors import cpu_cores, run_in_process, run_in_workers, run_on_ray
 from benchmarks.provenance import ENVIRONMENT_FILE, environment
 from benchmarks.store import collect_tables, read_done, write_json
 from benchmarks.suites import SuiteError, load_suite
@@ -61,7 +61,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data-root", help=f"where image datasets live (${gans.data.DATA_ROOT_ENV})")
     p.add_argument("--inception-weights", help="torch-fidelity Inception weights file")
     p.add_argument("--executor", choices=("local", "ray"), default="local")
-    p.add_argument("--workers", type=int, default=1, help="local worker processes")
+    p.add_argument(
+        "--workers",
+        default="auto",
+        help="local worker processes, or auto: one per GPU, or on the CPU one single-threaded "
+        "process per core (measured fastest here: docs/performance.md)",
+    )
     p.add_argument("--ray-address", help="join a Ray cluster (auto or HOST:PORT)")
     p.add_argument(
         "--plugin",
@@ -73,6 +78,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-report", action="store_true", help="do not write the report")
     p.add_argument("--tensorboard", type=Path, help="also write TensorBoard scalars here")
     return p.parse_args(argv)
+
+
+def _workers(option: str, device: str, runs: int) -> int:
+    """The number of worker processes: ``option`` as given, or for "auto" one per GPU, or on the
+    CPU one per core (each single-threaded), never more than there are runs."""
+    if option == "auto":
+        on_gpu = torch.device(device).type == "cuda"
+        return max(1, min(torch.cuda.device_count() if on_gpu else cpu_cores(), runs))
+    try:
+        workers = int(option)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise InputError(f"--workers must be auto or an integer >= 1, got {option!r}")
+    return workers
 
 
 def _subset(option: str | None, available: tuple, what: str, convert=str) -> tuple:
@@ -135,21 +155,21 @@ def main(argv: list[str] | None = None) -> int:
         seeds = _subset(args.seeds, suite.seeds, "seeds", int)
         strategies = _subset(args.strategies, suite.strategies, "strategies")
         names = _subset(args.datasets, tuple(suite.datasets), "datasets")
-        if args.workers < 1:
-            raise InputError(f"--workers must be >= 1, got {args.workers}")
         if args.executor == "ray" and importlib.util.find_spec("ray") is None:
             raise InputError("--executor ray needs Ray: pip install 'gan-loss-benchmark[ray]'")
         device = _device(args.device)
+        suite_specs = suite.runs()
+        if args.precision:  # a changed config: these runs get ids and directories of their own
+            suite_specs = [
+                dataclasses.replace(s, train=dataclasses.replace(s.train, precision=args.precision))
+                for s in suite_specs
+            ]
         specs = [
             s
-            for s in suite.runs()
+            for s in suite_specs
             if s.train.seed in seeds and s.train.strategy in strategies and s.train.dataset in names
         ]
-        if args.precision:
-            specs = [
-                dataclasses.replace(s, train=dataclasses.replace(s.train, precision=args.precision))
-                for s in specs
-            ]
+        workers = _workers(args.workers, device, len(specs))
         datasets = _load_datasets(names, args.data_root)
         suite_dir = (args.out / suite.name).resolve()
         _writable(suite_dir)
@@ -182,15 +202,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.executor == "ray":
             run_on_ray(specs, suite_dir, options, args.ray_address, on_done)
-        elif args.workers > 1:
-            run_in_workers(specs, suite_dir, options, args.workers, on_done)
+        elif workers > 1:
+            run_in_workers(specs, suite_dir, options, workers, on_done)
         else:
             run_in_process(specs, suite_dir, options, datasets, on_done)
     finally:
         bar.close()
         # The tables hold every finished run of the suite, those of earlier invocations with
         # other subsets included, and are written even after an interrupt.
-        collect_tables(suite_dir, _suite_rows(suite.runs(), rows, suite_dir))
+        collect_tables(suite_dir, _suite_rows(suite_specs, rows, suite_dir))
     failed = [row for row in rows if row["status"] == FAILED]
     _print_summary(rows, failed, suite_dir)
     if not args.no_report:

@@ -41,7 +41,11 @@ class ExplodingGAN(GAN):
 
 gans.register_strategy("exploding-gan-executors", ExplodingGAN, provider=__file__)
 """
-EXECUTORS = {"local": [], "workers": ["--workers", "2"], "ray": ["--executor", "ray"]}
+EXECUTORS = {
+    "local": ["--workers", "1"],
+    "workers": ["--workers", "2"],
+    "ray": ["--executor", "ray"],
+}
 WALL_CLOCK = ["elapsed_s", "train_s", "eval_s"]
 ROW_KEYS = ["run_id", "gen_iter", "stage", "metric"]
 

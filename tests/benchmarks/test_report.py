@@ -76,7 +76,9 @@ def suite_dir(tmp_path_factory):
     (root / "tiny.toml").write_text(SUITE)
     (root / "broken.py").write_text(BROKEN_PLUGIN)
     argv = ["--suite", str(root / "tiny.toml"), "--out", str(root / "results"), "--no-report"]
-    status = run_module.main([*argv, "--plugin", str(root / "broken.py"), "--device", "cpu"])
+    status = run_module.main(
+        [*argv, "--plugin", str(root / "broken.py"), "--device", "cpu", "--workers", "1"]
+    )
     assert status == 1  # the broken strategy's runs failed; the others finished
     # Directory names may hold markup on Linux: the suite name in the header must stay text.
     return (root / "results" / "tiny").rename(root / "results" / MARKUP_SUITE)

@@ -1,6 +1,7 @@
 """The suite runner end to end: `benchmarks.run.main` on tiny suites, checked through the tables and
 the run directories it leaves under --out."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -15,7 +16,8 @@ from torchvision.datasets import MNIST
 
 import gans
 from benchmarks.execute import run_row
-from benchmarks.run import main
+from benchmarks.executors import cpu_cores
+from benchmarks.run import _workers, main
 from benchmarks.store import CONFIG_COLUMNS, DONE_MARKER
 from benchmarks.suites import load_suite
 from gans.storage import save_atomically
@@ -53,7 +55,9 @@ def tiny_suite(
 
 
 def run(*args) -> int:
-    return main([str(a) for a in args] + ["--no-report"])
+    # In process unless a test asks otherwise: worker processes would spend seconds importing torch.
+    workers = [] if "--workers" in args else ["--workers", "1"]
+    return main([str(a) for a in args] + workers + ["--no-report"])
 
 
 def table(suite_dir: Path, name: str) -> pd.DataFrame:
@@ -166,6 +170,18 @@ def test_a_changed_config_is_a_new_run_and_fresh_redoes_the_selected_runs(finish
     fresh = pd.read_parquet(suite_dir / redo / "curves.parquet").drop(columns="elapsed_s")
     original = pd.read_parquet(finished[1] / "tiny" / redo / "curves.parquet")
     pd.testing.assert_frame_equal(fresh, original.drop(columns="elapsed_s"))
+
+
+def test_precision_option_trains_new_runs_in_bf16(finished, tmp_path):
+    suite, out = copy_of(finished, tmp_path)
+    before = run_dirs(out / "tiny")
+    only = ["--strategies", "wgan-gp", "--seeds", "0"]
+    assert run("--suite", suite, "--out", out, *only, "--precision", "bf16") == 0
+    (new,) = set(run_dirs(out / "tiny")) - set(before)  # a changed config: a run of its own
+    assert json.loads((out / "tiny" / new / "config.json").read_text())["train"]["precision"] == (
+        "bf16"
+    )
+    assert list(table(out / "tiny", "runs").status) == ["done"]
 
 
 def test_an_unfinished_run_resumes_exactly_where_its_checkpoint_left_off(finished, tmp_path):
@@ -291,6 +307,10 @@ BAD_SUITES = {
         '[datasets.30gaussians]\narch = "mlp"\n',
         "suite file {path}: unknown dataset '30gaussians'; registered: .*25gaussians",
     ),
+    "precision-fp16": (
+        '[datasets.25gaussians]\narch = "mlp"\nprecision = "fp16"\n',
+        "suite file {path}: precision must be one of fp32, bf16, got 'fp16'",
+    ),
     "unknown-arch": (
         '[datasets.25gaussians]\narch = "transformer"\n',
         "suite file {path}: .*'transformer'.*mlp",
@@ -317,7 +337,8 @@ def test_bad_options_are_one_line_of_bad_input_and_write_nothing(tmp_path, capsy
         "unknown suite 'nosuch'; built-in: ": ["--suite", "nosuch"],
         "--device cuda: no CUDA device here; use --device cpu": ["--device", "cuda"],
         "--device must be auto, cpu, cuda or cuda:N, got 'tpu'": ["--device", "tpu"],
-        "--workers must be >= 1, got 0": ["--workers", "0"],
+        "--workers must be auto or an integer >= 1, got '0'": ["--workers", "0"],
+        "--workers must be auto or an integer >= 1, got 'many'": ["--workers", "many"],
         "plugin file": ["--plugin", tmp_path / "missing.py"],
     }
     if torch.cuda.is_available():
@@ -329,6 +350,12 @@ def test_bad_options_are_one_line_of_bad_input_and_write_nothing(tmp_path, capsy
         if args[0] == "--suite":
             assert re.search(r"built-in: .*\bquick\b.*, or give the path of a .toml", err), err
         assert not out.exists()
+
+
+def test_auto_workers_are_one_per_core_on_the_cpu_but_never_more_than_the_runs():
+    assert _workers("auto", "cpu", runs=100) == cpu_cores()
+    assert _workers("auto", "cpu", runs=1) == 1
+    assert _workers("3", "cpu", runs=1) == 3
 
 
 def test_an_unwritable_out_is_bad_input(tmp_path, capsys):
