@@ -27,7 +27,8 @@ plugin-example: $(INSTALLED)
 # The benchmarks and the speed command once each, CI-sized: they run, they are not timed here.
 bench-smoke: $(INSTALLED)
 	$(PYTHON) -m pytest -m bench tests/bench --benchmark-disable -q
-	$(PYTHON) -m benchmarks.speed --strategy wgan-gp --width 16 --batch 64 --iters 3 --json
+	$(PYTHON) -m benchmarks.speed --strategy wgan-gp --width 16 --batch 64 --iters 2 --compare \
+		--repeats 1 --json
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check gans benchmarks tests examples

@@ -10,6 +10,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+import threadpoolctl
 import torch
 
 import gans
@@ -43,6 +44,9 @@ def _init_worker(devices, threads: int) -> None:
     global _worker_device
     _worker_device = devices.get()
     torch.set_num_threads(threads)
+    # NumPy's BLAS too (torch-fidelity's KID runs on it): left at one thread per core, every
+    # worker's evaluation would compete with the other workers' training for the same cores.
+    threadpoolctl.threadpool_limits(threads)
 
 
 def _execute_in_worker(spec: RunSpec, suite_dir: Path, options: dict[str, Any]) -> dict[str, Any]:

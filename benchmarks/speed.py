@@ -7,6 +7,11 @@ generator iterations and critic steps per second, the FLOPs of one generator ite
 torch.utils.flop_counter, double backward of the gradient penalty included), the FLOP rate that
 gives, and the FLOP rate of a dense float32 matmul measured in the same process just before, so
 their ratio means something on a noisy machine.
+
+Timing runs in ``--repeats`` rounds (medians reported). ``--compare`` also times the textbook loop
+of ``benchmarks/textbook.py`` on the same run, in windows alternating with the trainer's, and
+reports the speedup.
+Measured numbers and how to read them: docs/performance.md.
 """
 
 from __future__ import annotations
@@ -63,11 +68,13 @@ def gemm_gflops(device: torch.device, size: int = GEMM_SIZE) -> float:
 LOOPS = ("trainer", "textbook")
 
 
-def _time_runner(loop: str, config: gans.TrainConfig, data: gans.Dataset, device: torch.device):
+def _time_runner(
+    loop: str, config: gans.TrainConfig, data: gans.Dataset, device: torch.device, compile: bool
+):
     """Returns (run, n_critic): ``run(n)`` trains ``n`` more generator iterations with ``loop`` and
     returns once the device has finished them."""
     if loop == "trainer":
-        trainer = gans.Trainer(config, device=device, data=data, progress=False)
+        trainer = gans.Trainer(config, device=device, data=data, progress=False, compile=compile)
         # train() copies the curves to the host at its end, which waits for the device
         return (lambda n: trainer.train(until=trainer.gen_iter + n)), trainer.hparams.n_critic
     textbook = TextbookLoop(config, data, device)
@@ -90,10 +97,11 @@ def measure(
     device: torch.device,
     loops: tuple[str, ...] = ("trainer",),
     repeats: int = 1,
+    compile: bool = False,
 ) -> dict[str, dict]:
     """Speed measurements of each of ``loops`` on the same run; see the module docstring for the
-    fields. With several loops the timing windows alternate between them ``repeats`` times and
-    each loop's median is reported, so a slow spell of a noisy machine hits all of them alike.
+    fields. Each of ``repeats`` rounds measures the GEMM and then times every loop in turn; the
+    medians are reported, so a slow spell of a noisy machine hits all of them alike.
 
     Returns: {loop: fields}.
     """
@@ -110,18 +118,20 @@ def measure(
     data = gans.load_dataset(dataset).to(device)
     runners, flops = {}, {}
     for loop in loops:
-        run, n_critic = _time_runner(loop, config, data, device)
+        run, n_critic = _time_runner(loop, config, data, device, compile)
         run(warmup)
         with count_flops() as counter:
             run(1)
         runners[loop], flops[loop] = (run, n_critic), counter.get_total_flops()
-    gemm = gemm_gflops(device)
     rates: dict[str, list[float]] = {loop: [] for loop in loops}
+    gemms = []
     for _ in range(repeats):
+        gemms.append(gemm_gflops(device))  # the machine's speed of the moment, every round
         for loop, (run, _) in runners.items():
             start = time.perf_counter()
             run(iters)
             rates[loop].append(iters / (time.perf_counter() - start))
+    gemm = statistics.median(gemms)
     results = {}
     for loop, (_, n_critic) in runners.items():
         rate = statistics.median(rates[loop])
@@ -133,6 +143,7 @@ def measure(
             "batch": batch,
             "threads": torch.get_num_threads(),
             "device": str(device),
+            "compile": compile and loop == "trainer",
             "gen_iters_per_s": rate,
             "critic_steps_per_s": rate * n_critic,
             "flops_per_gen_iter": flops[loop],
@@ -169,7 +180,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="measure the trainer and the textbook loop side by side (alternating windows)",
     )
-    p.add_argument("--repeats", type=int, default=3, help="timing windows per loop with --compare")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="the trainer with torch.compile (compiled during the warm-up)",
+    )
+    p.add_argument(
+        "--repeats", type=int, default=3, help="timing rounds of --iters each; medians reported"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)
     try:
@@ -192,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             args.dataset,
             torch.device(args.device),
             loops=LOOPS if args.compare else (args.loop,),
-            repeats=args.repeats if args.compare else 1,
+            repeats=args.repeats,
+            compile=args.compile,
         )
     except (ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
