@@ -90,6 +90,7 @@ def test_json_output_has_every_field(capsys):
         "batch",
         "threads",
         "device",
+        "compile",
         "gen_iters_per_s",
         "critic_steps_per_s",
         "flops_per_gen_iter",
