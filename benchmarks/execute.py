@@ -69,17 +69,19 @@ def execute_run(
     if done is not None:
         return done
     try:
+        write_json(run_dir / "config.json", spec.resolved())
+        trainer = gans.Trainer(
+            spec.train,
+            device=device,
+            data=data,
+            data_root=data_root,
+            progress=progress,
+            progress_position=position,
+            compile=compile,
+            deterministic=deterministic,
+        )
         return _train_and_evaluate(
-            spec,
-            run_dir,
-            device,
-            data_root,
-            data,
-            progress,
-            position,
-            inception_weights,
-            tensorboard_dir,
-            {"compile": compile, "deterministic": deterministic},
+            spec, run_dir, trainer, data_root, inception_weights, tensorboard_dir
         )
     except Exception as error:  # one run failing never stops the others
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -88,28 +90,7 @@ def execute_run(
         return {**run_row(spec), "status": FAILED, "message": message}
 
 
-def _train_and_evaluate(
-    spec,
-    run_dir,
-    device,
-    data_root,
-    data,
-    progress,
-    position,
-    inception_weights,
-    tensorboard_dir,
-    trainer_options,
-):
-    write_json(run_dir / "config.json", spec.resolved())
-    trainer = gans.Trainer(
-        spec.train,
-        device=device,
-        data=data,
-        data_root=data_root,
-        progress=progress,
-        progress_position=position,
-        **trainer_options,
-    )
+def _train_and_evaluate(spec, run_dir, trainer, data_root, inception_weights, tensorboard_dir):
     evaluator = _Evaluator(spec, trainer, data_root, inception_weights)
     # The last checkpoint stays after the run: it holds the trained generator and critic.
     state_path = run_dir / "state.pt"
