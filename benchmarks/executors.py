@@ -40,6 +40,11 @@ def cpu_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def threads_per_worker(workers: int) -> int:
+    """Each of ``workers`` processes gets an equal share of the cores, so none oversubscribes."""
+    return max(1, cpu_cores() // workers)
+
+
 def _init_worker(devices, threads: int) -> None:
     global _worker_device
     _worker_device = devices.get()
@@ -64,7 +69,7 @@ def run_in_workers(
     gpus = torch.cuda.device_count() if device.type == "cuda" else 0
     for worker in range(workers):
         devices.put(f"cuda:{worker % gpus}" if gpus > 1 else str(device))
-    threads = max(1, cpu_cores() // workers)
+    threads = threads_per_worker(workers)
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_init_worker, initargs=(devices, threads)
     ) as pool:

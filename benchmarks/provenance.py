@@ -52,13 +52,15 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def environment(device: str = "cpu") -> dict[str, str]:
-    """The commit, machine, Python and library versions of this process, as labelled strings."""
+def environment(device: str = "cpu", schedule: str | None = None) -> dict[str, str]:
+    """The commit, machine, Python and library versions of this process, as labelled strings.
+    ``schedule`` says how runs share the machine (default: one at a time in this process)."""
+    schedule = schedule or f"one run at a time, {torch.get_num_threads()} torch threads"
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     return {
         "commit": git_commit(),
         "machine": f"CPU {cpu_model()}; GPU {gpu}; {os.cpu_count()} logical CPUs, "
-        f"torch uses {torch.get_num_threads()} threads; runs on {device}",
+        f"{schedule}; runs on {device}",
         "python": platform.python_version(),
         "libraries": ", ".join(f"{p} {_version(p)}" for p in VERSIONED),
     }

@@ -21,7 +21,13 @@ from tqdm.auto import tqdm
 
 import gans
 from benchmarks.execute import FAILED
-from benchmarks.executors import cpu_cores, run_in_process, run_in_workers, run_on_ray
+from benchmarks.executors import (
+    cpu_cores,
+    run_in_process,
+    run_in_workers,
+    run_on_ray,
+    threads_per_worker,
+)
 from benchmarks.provenance import ENVIRONMENT_FILE, environment
 from benchmarks.store import collect_tables, read_done, write_json
 from benchmarks.suites import SuiteError, load_suite
@@ -176,7 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, SuiteError, gans.RegistryError, gans.ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    write_json(suite_dir / ENVIRONMENT_FILE, environment(device))
+    if args.executor == "ray":
+        schedule = "runs as Ray tasks"
+    elif workers > 1:
+        schedule = f"{workers} runs at a time, {threads_per_worker(workers)} torch threads each"
+    else:
+        schedule = None  # one at a time in this process
+    write_json(suite_dir / ENVIRONMENT_FILE, environment(device, schedule))
     if args.fresh:
         for spec in specs:
             shutil.rmtree(suite_dir / spec.run_id, ignore_errors=True)
