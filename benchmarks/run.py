@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.executor == "ray":
         schedule = "runs as Ray tasks"
     elif workers > 1:
-        schedule = f"{workers} runs at a time, {threads_per_worker(workers)} torch threads each"
+        threads = threads_per_worker(workers)
+        schedule = f"{workers} runs at a time, {threads} torch thread{'s' * (threads > 1)} each"
     else:
         schedule = None  # one at a time in this process
     write_json(suite_dir / ENVIRONMENT_FILE, environment(device, schedule))
