@@ -68,7 +68,7 @@ def gemm_gflops(device: torch.device, size: int = GEMM_SIZE) -> float:
 LOOPS = ("trainer", "textbook")
 
 
-def _time_runner(
+def _loop_runner(
     loop: str, config: gans.TrainConfig, data: gans.Dataset, device: torch.device, compile: bool
 ):
     """Returns (run, n_critic): ``run(n)`` trains ``n`` more generator iterations with ``loop`` and
@@ -118,7 +118,7 @@ def measure(
     data = gans.load_dataset(dataset).to(device)
     runners, flops = {}, {}
     for loop in loops:
-        run, n_critic = _time_runner(loop, config, data, device, compile)
+        run, n_critic = _loop_runner(loop, config, data, device, compile)
         run(warmup)
         with count_flops() as counter:
             run(1)
