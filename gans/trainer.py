@@ -59,7 +59,7 @@ class TrainConfig:
     lr_decay: bool = False  # linear decay to 0 over gen_iters, as in popular WGAN-GP MNIST code
     heldout_every: int = 100  # the paper logs the critic cost on held-out data every 100 iters
     log_every: int = 20  # generator iterations between copies of the curves to the host
-    # "bf16": the networks run under bfloat16 autocast (meant for CUDA; slow on most CPUs)
+    # "bf16": the networks run under bfloat16 autocast (for CUDA; CPUs without AMX gain nothing)
     precision: str = "fp32"
 
     def __post_init__(self):
