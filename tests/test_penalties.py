@@ -88,6 +88,9 @@ def test_compiled_gradient_norms_equal_eager_ones_and_compile_without_a_graph_br
         value = fn(x)
         value.backward()
         grads.append([value.detach()] + [p.grad for p in critic.parameters() if p.grad is not None])
+    assert (
+        len(grads[0]) == len(grads[1]) == len(list(critic.parameters()))
+    )  # value + all but 1 bias
     for eager, compiled in zip(*grads):
         torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-7)
     assert grads[0][1].abs().sum() > 0  # the penalty really reaches the weights

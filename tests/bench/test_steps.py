@@ -23,20 +23,12 @@ def trainer(strategy, width, batch=64):
     return t
 
 
+@pytest.mark.parametrize("step", ["critic_step", "generator_step"])
 @pytest.mark.parametrize("width", [16, 64])
 @pytest.mark.parametrize("strategy", ["gan", "wgan", "wgan-gp"])
-def test_critic_step(benchmark, strategy, width):
-    benchmark.group = f"{strategy} critic step"
-    t = trainer(strategy, width)
-    benchmark(t.critic_step)
-
-
-@pytest.mark.parametrize("width", [16, 64])
-@pytest.mark.parametrize("strategy", ["gan", "wgan", "wgan-gp"])
-def test_generator_step(benchmark, strategy, width):
-    benchmark.group = f"{strategy} generator step"
-    t = trainer(strategy, width)
-    benchmark(t.generator_step)
+def test_step(benchmark, strategy, width, step):
+    benchmark.group = f"{strategy} {step.replace('_', ' ')}"
+    benchmark(getattr(trainer(strategy, width), step))
 
 
 def test_evaluation_of_1000_images(benchmark, tmp_path_factory):

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from gans_wgan_lp import WGANLP, LipschitzPenalty
@@ -43,4 +45,6 @@ def test_trains_on_toy_data():
     )
     trainer = gans.Trainer(config, progress=False)
     assert trainer.train() == gans.DONE
-    assert all(row["penalty"] >= 0 for row in trainer.curves)
+    assert len(trainer.curves) == 20
+    assert all(row["penalty"] >= 0 and math.isfinite(row["penalty"]) for row in trainer.curves)
+    assert all(math.isfinite(row["critic_loss"] + row["g_loss"]) for row in trainer.curves)
