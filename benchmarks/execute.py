@@ -17,8 +17,8 @@ import torch
 import gans
 from benchmarks.store import DONE_MARKER, read_done, write_json, write_table
 from benchmarks.suites import RunSpec
+from gans.metrics_image import INCEPTION
 from gans.metrics_toy import critic_surface, data_square
-from gans.storage import save_atomically
 
 INTERMEDIATE_METRICS = ("kid", "fid")  # cheap enough to run along the way
 FAILED = "failed"
@@ -50,7 +50,6 @@ def execute_run(
     data_root=None,
     data: gans.Dataset | None = None,
     progress: bool = True,
-    position: int = 1,
     inception_weights=None,
     tensorboard_dir: Path | None = None,
     plugins: tuple[str, ...] = (),
@@ -76,7 +75,7 @@ def execute_run(
             data=data,
             data_root=data_root,
             progress=progress,
-            progress_position=position,
+            progress_position=1,  # under the suite's bar
             compile=compile,
             deterministic=deterministic,
         )
@@ -86,8 +85,13 @@ def execute_run(
     except Exception as error:  # one run failing never stops the others
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "error.log").write_text(traceback.format_exc())
-        message = " ".join(f"{type(error).__name__}: {error}".split())[:500]
-        return {**run_row(spec), "status": FAILED, "message": message}
+        return failed_row(spec, error)
+
+
+def failed_row(spec: RunSpec, error: BaseException) -> dict[str, Any]:
+    """The runs.parquet row of a run that raised ``error``: its message on one line."""
+    message = " ".join(f"{type(error).__name__}: {error}".split())[:500]
+    return {**run_row(spec), "status": FAILED, "message": message}
 
 
 def _train_and_evaluate(spec, run_dir, trainer, data_root, inception_weights, tensorboard_dir):
@@ -117,7 +121,7 @@ def _train_and_evaluate(spec, run_dir, trainer, data_root, inception_weights, te
             "evals": evaluator.rows,
             "eval_s": evaluator.seconds,
         }
-        save_atomically(state, state_path)
+        gans.save_atomically(state, state_path)
         if board:
             board.write(trainer.curves, evaluator.rows)
     if trainer.status == gans.DONE:
@@ -221,7 +225,7 @@ class _Evaluator:
         columns = {}
         for row in self.rows:
             if row["stage"] == "final":
-                inception = row["feature_extractor"] == "inception-v3-compat"
+                inception = row["feature_extractor"] == INCEPTION
                 suffix = INCEPTION_SUFFIX if inception else ""
                 columns[f"{row['metric']}{suffix}"] = row["value"]
         return columns

@@ -14,7 +14,7 @@ import threadpoolctl
 import torch
 
 import gans
-from benchmarks.execute import FAILED, execute_run, run_row
+from benchmarks.execute import execute_run, failed_row
 from benchmarks.suites import RunSpec
 
 OnDone = Callable[[dict[str, Any]], None]
@@ -127,5 +127,4 @@ def _result_or_failure(get: Callable[[], dict[str, Any]], spec: RunSpec) -> dict
     try:
         return get()
     except Exception as error:
-        message = " ".join(f"{type(error).__name__}: {error}".split())[:500]
-        return {**run_row(spec), "status": FAILED, "message": message}
+        return failed_row(spec, error)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
+import html
 import json
 import re
 import sys
@@ -143,7 +144,7 @@ def markdown_escape(value) -> str:
     if isinstance(value, markupsafe.Markup):
         return value
     text = " ".join(str(value).split())
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = html.escape(text, quote=False)
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 

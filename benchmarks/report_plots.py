@@ -21,14 +21,15 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 import gans  # noqa: E402
+from benchmarks.execute import FAILED  # noqa: E402
 from benchmarks.execute import INCEPTION_SUFFIX as SUFFIX  # noqa: E402
 from benchmarks.report_stats import metric_label, ordered_metrics, summary_metrics  # noqa: E402
+from gans.metrics_image import INCEPTION  # noqa: E402
 
 STYLE = {"style": "whitegrid", "context": "notebook", "font_scale": 0.9}
 DPI = 90  # about 1000 px wide: sharp on a laptop, small enough to embed many
 PANEL = 3.6  # inches per subplot
 RAW_ALPHA = 0.25  # raw values behind their smoothed line
-INCEPTION = "inception-v3-compat"  # the feature extractor name benchmarks.execute suffixes
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,7 @@ def _image_grid(title, rows: list[tuple[str, list[tuple[str, Path]]]], colours) 
 
 def sample_grids(dataset: str, runs: pd.DataFrame, suite_dir: Path, colours) -> list[Figure]:
     """Final samples per strategy and seed, and each strategy's progression over evaluations."""
-    done = runs[runs["status"] != "failed"]
+    done = runs[runs["status"] != FAILED]
     finals, strips = [], []
     for strategy in [s for s in colours if s in set(done["strategy"])]:
         rows = done[done["strategy"] == strategy].sort_values("seed")

@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 
 import gans
-from benchmarks.execute import INCEPTION_SUFFIX
+from benchmarks.execute import FAILED, INCEPTION_SUFFIX
 from gans import metrics as m
 
 # Directions follow the metrics' definitions: distances are lower-is-better, the rest higher.
@@ -162,7 +162,7 @@ def summary_table(runs: pd.DataFrame) -> Table:
         statuses = rows["status"].tolist()
         per_iter = finite(rows.get("train_s", np.nan) / rows.get("gen_iters", np.nan))
         total = finite(rows.get("train_s", np.nan)).sum() + finite(rows.get("eval_s", np.nan)).sum()
-        cells = [strategy, len(ok), statuses.count(gans.DIVERGED), statuses.count("failed")]
+        cells = [strategy, len(ok), statuses.count(gans.DIVERGED), statuses.count(FAILED)]
         cells += [
             Cell(estimate_text(finite(ok[x])), strategy in best_of.get(x, ())) for x in metrics
         ]

@@ -9,6 +9,7 @@ with an error (the others still ran and are kept), 2 for bad input (nothing was 
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import importlib
 import importlib.util
@@ -242,9 +243,7 @@ def _suite_rows(all_specs, rows, suite_dir: Path) -> list[dict]:
 
 
 def _print_summary(rows, failed, suite_dir: Path) -> None:
-    counts = {}
-    for row in rows:
-        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    counts = collections.Counter(row["status"] for row in rows)
     print(
         f"{len(rows)} runs: "
         + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))

@@ -9,28 +9,15 @@ run's row. The suite's runs/curves/evals tables are rebuilt from the finished ru
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from gans import write_atomically
+
 DONE_MARKER = "done.json"
 CONFIG_COLUMNS = ("run_id", "strategy", "dataset", "arch", "width", "seed")
-
-
-def write_atomically(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -6,6 +6,7 @@ runs; ``Suite.runs()`` expands it into ``RunSpec``s whose ids are hashes of thei
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import tomllib
@@ -14,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import gans
+from gans.metrics_image import EXTRACTORS
 
 BUILTIN_DIR = Path(__file__).parent / "suites"
 # Bump when the meaning of a run changes without its config changing, so old results are redone.
 RUN_FORMAT = 1
-EXTRACTORS = ("classifier", "inception-v3-compat")
 
 
 class SuiteError(ValueError):
@@ -44,7 +45,7 @@ class RunSpec:
     eval: EvalPlan
     seconds: float | None = None  # wall-clock training budget; None: train.gen_iters decides
 
-    @property
+    @functools.cached_property  # read many times per run; the spec is frozen
     def run_id(self) -> str:
         """Stable hash of the resolved config: equal configs share results, changed ones do not."""
         blob = json.dumps(self.resolved(), sort_keys=True, default=list)

@@ -13,6 +13,7 @@ from gans.models import ARCHITECTURES, ArchConfig, Architecture, build_models, r
 from gans.penalties import GradientPenalty, Penalty, PenaltyOutput
 from gans.plugins import ENTRY_POINT_GROUP, PluginError, load_plugin
 from gans.registry import RegistryError
+from gans.storage import save_atomically, write_atomically
 from gans.strategies import (
     STRATEGIES,
     Strategy,
@@ -72,4 +73,6 @@ __all__ = [
     "register_architecture",
     "register_dataset",
     "register_strategy",
+    "save_atomically",
+    "write_atomically",
 ]

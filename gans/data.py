@@ -36,10 +36,17 @@ def resolve_data_root(root: str | os.PathLike | None = None) -> Path:
     Returns:
         ``root`` if given, else ``$GANS_DATA_ROOT``, else ``~/.cache/gans/data``, user-expanded.
     """
-    if root is None:
+    return resolve_directory(root, DATA_ROOT_ENV, DEFAULT_DATA_ROOT)
+
+
+def resolve_directory(
+    explicit: str | os.PathLike | None, env_var: str, default: str | os.PathLike
+) -> Path:
+    """``explicit`` if given, else ``$env_var``, else ``default``, user-expanded."""
+    if explicit is None:
         # An empty variable is treated as unset: Path("") would silently mean the working directory.
-        root = os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT
-    return Path(root).expanduser()
+        explicit = os.environ.get(env_var) or default
+    return Path(explicit).expanduser()
 
 
 class DatasetUnavailable(RuntimeError):

@@ -21,7 +21,7 @@ from torch import nn
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
-from gans.data import Dataset
+from gans.data import Dataset, resolve_directory
 from gans.storage import save_atomically
 
 CACHE_DIR_ENV = "GANS_CACHE_DIR"
@@ -49,10 +49,7 @@ def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     Returns:
         ``cache_dir`` if given, else ``$GANS_CACHE_DIR``, else ``~/.cache/gans``, user-expanded.
     """
-    if cache_dir is None:
-        # An empty variable is treated as unset, as for GANS_DATA_ROOT.
-        cache_dir = os.environ.get(CACHE_DIR_ENV) or DEFAULT_CACHE_DIR
-    return Path(cache_dir).expanduser()
+    return resolve_directory(cache_dir, CACHE_DIR_ENV, DEFAULT_CACHE_DIR)
 
 
 class DigitClassifier(nn.Module):

@@ -43,10 +43,10 @@ CLASSIFIER = "classifier"
 INCEPTION = "inception-v3-compat"
 EXTRACTORS = (CLASSIFIER, INCEPTION)
 PRC = "prc"  # requests both precision and recall
-REQUESTS = (FID, IS, KID, PRC)
 INCEPTION_WEIGHTS_ENV = "GANS_INCEPTION_WEIGHTS"
 LIBRARY = f"torch-fidelity {torch_fidelity.__version__}"
-KID_MAX_SUBSET = 1000  # torch-fidelity's default subset size; smaller when there are fewer samples
+# torch-fidelity's default KID subset size; smaller when there are fewer samples
+KID_MAX_SUBSET = torch_fidelity.defaults.DEFAULTS["kid_subset_size"]
 GENERATE_CHUNK = 500  # images generated per call, to bound memory
 
 # Rows emitted per request, with the torch-fidelity result key of each.
@@ -59,6 +59,7 @@ _ROWS = {
         (RECALL, torch_fidelity.KEY_METRIC_RECALL),
     ),
 }
+REQUESTS = tuple(_ROWS)  # fid, is, kid, prc
 
 
 class InceptionUnavailable(RuntimeError):

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 
-def save_atomically(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, then rename it into place, so a crash
-    mid-write leaves the previous file (or none), never a truncated one.
+def write_atomically(path: str | os.PathLike, write: Callable[[str], Any]) -> Path:
+    """Call ``write(tmp_path)`` for a temporary file beside ``path``, then rename it into place, so
+    a crash mid-write leaves the previous file (or none), never a truncated one.
 
     Returns:
         ``path`` as a Path.
@@ -20,11 +21,16 @@ def save_atomically(obj: Any, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as file:
-            torch.save(obj, file)
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def save_atomically(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` through ``write_atomically``."""
+    return write_atomically(path, lambda tmp: torch.save(obj, tmp))
