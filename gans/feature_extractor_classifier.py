@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,6 +126,9 @@ class ClassifierFeatureExtractor(FeatureExtractorBase):
         return tuple(features[name] for name in self.features_list)
 
 
+_KNOWN: weakref.WeakKeyDictionary[Dataset, dict[Path, ClassifierInfo]] = weakref.WeakKeyDictionary()
+
+
 def classifier_extractor(
     dataset: Dataset, cache_dir: str | os.PathLike | None = None
 ) -> ClassifierInfo:
@@ -140,10 +144,19 @@ def classifier_extractor(
     """
     if dataset.kind != "image" or dataset.train_labels is None or not dataset.class_names:
         raise ValueError(f"dataset {dataset.name!r} needs labelled images to train a classifier")
+    cache_root = resolve_cache_dir(cache_dir)
+    # A run evaluates the same Dataset object many times: hash its data and read the weights once.
+    known = _KNOWN.setdefault(dataset, {})
+    if cache_root not in known:
+        known[cache_root] = _load_or_train(dataset, cache_root)
+    return known[cache_root]
+
+
+def _load_or_train(dataset: Dataset, cache_root: Path) -> ClassifierInfo:
     digest = _content_hash(dataset)
     base = dataset.name.replace(":", "-")
     name = f"classifier-{base}-{digest[:12]}"
-    path = resolve_cache_dir(cache_dir) / "classifiers" / f"{base}-{digest}.pt"
+    path = cache_root / "classifiers" / f"{base}-{digest}.pt"
     arch = (dataset.sample_shape[0], dataset.sample_shape[1], len(dataset.class_names))
     if path.exists():
         saved = torch.load(path, weights_only=True)

@@ -58,7 +58,8 @@ def test_classifier_second_call_loads_the_cached_file(mnist, cache_dir, classifi
         raise AssertionError("retrained although the weights were cached")
 
     monkeypatch.setattr(classifier_module, "_train", no_training)
-    again = classifier_extractor(mnist, cache_dir)
+    # A new Dataset object with the same data: nothing remembered in memory, the file is read.
+    again = classifier_extractor(dataclasses.replace(mnist), cache_dir)
     assert again == classifier
     assert classifier.path.stat().st_mtime_ns == mtime
 
