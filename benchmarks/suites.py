@@ -88,38 +88,30 @@ class Suite:
             every=table.get("eval_every", self.eval.get("every", 1000)),
             intermediate_samples=self.eval.get("intermediate_samples", 1000),
             final_samples=self.eval.get("final_samples", 10_000),
-            extractors=tuple(self.eval.get("extractors", ("classifier",))),
+            extractors=tuple(self.eval.get("extractors", EvalPlan.extractors)),
         )
         overrides = table.get("hyperparameters", {}).get(strategy, {})
         train = gans.TrainConfig(
             strategy=strategy,
             dataset=dataset,
-            arch=table["arch"],
-            width=table.get("width"),
-            latent_dim=table.get("latent_dim"),
-            depth=table.get("depth", 3),
-            batch_size=table.get("batch_size", 64),
-            gen_iters=table.get("gen_iters", 1_000_000 if "seconds" in table else 10_000),
             seed=seed,
             hyperparameters=overrides,
-            lr_decay=table.get("lr_decay", False),
-            heldout_every=table.get("heldout_every", 100),
-            precision=table.get("precision", "fp32"),
+            # Suites train in batches of 64 and, without a budget, for 10,000 iterations; with a
+            # wall-clock budget the iteration count is only a ceiling.
+            batch_size=table.get("batch_size", 64),
+            gen_iters=table.get("gen_iters", 1_000_000 if "seconds" in table else 10_000),
+            # Every other key the table sets goes to TrainConfig as is; the rest keep its defaults.
+            **{key: table[key] for key in _TRAIN_KEYS if key in table},
         )
         return RunSpec(self.name, train, plan, table.get("seconds"))
 
 
+_TRAIN_KEYS = ("arch", "width", "latent_dim", "depth", "lr_decay", "heldout_every", "precision")
 _DATASET_KEYS = {
-    "arch",
-    "width",
-    "latent_dim",
-    "depth",
+    *_TRAIN_KEYS,
     "batch_size",
     "gen_iters",
     "seconds",
-    "lr_decay",
-    "heldout_every",
-    "precision",
     "eval_every",
     "hyperparameters",
 }
