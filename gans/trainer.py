@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from gans.data import Dataset, load_dataset
 from gans.hyperparameters import ConfigError
 from gans.models import ARCHITECTURES, build_models
+from gans.speedups import gate_activations
 from gans.storage import save_atomically
 from gans.strategies import STRATEGIES, StrategyError, make_strategy
 
@@ -139,6 +140,9 @@ class Trainer:
             generator, critic = (
                 m.to(memory_format=torch.channels_last) for m in (generator, critic)
             )
+        # The penalty's double backward would otherwise send a pass of zeros back through the
+        # critic (gans/speedups.py); the outputs and gradients are the same.
+        critic = gate_activations(critic)
         self.generator, self.critic = generator.to(self.device), critic.to(self.device)
         self.opt_g = self.hparams.make_optimizer(self.generator.parameters())
         self.opt_c = self.hparams.make_optimizer(self.critic.parameters())

@@ -53,16 +53,21 @@ def test_the_textbook_loop_also_computes_the_critics_weight_gradients_in_the_gen
 
 def test_the_gradient_penalty_double_backward_is_counted():
     wgan = measure_mlp("wgan")["trainer"]["flops_per_gen_iter"]
-    wgan_gp = measure_mlp("wgan-gp")["trainer"]["flops_per_gen_iter"]
+    wgan_gp = measure_mlp("wgan-gp", loops=("trainer", "textbook"))
     # Per critic step the penalty adds: a critic forward on the interpolates; the input gradient,
     # one matmul per layer; the backward of that, weight gradients of every layer and gradients of
     # the incoming gradient of every layer but the last (whose incoming gradient is the constant
-    # from .sum()); and the zeros autograd sends back through the forward on the interpolates
-    # (ReLU's backward has a zero derivative in its input), weight and input gradients of the
-    # hidden layers.
+    # from .sum()).
     hidden = linear_flops(B, D[:-1])
-    extra_per_step = (wgan_gp - wgan) / 5
-    assert extra_per_step == 3 * linear_flops(B, D) + hidden + 2 * hidden
+    extra_per_step = (wgan_gp["trainer"]["flops_per_gen_iter"] - wgan) / 5
+    assert extra_per_step == 3 * linear_flops(B, D) + hidden
+    # The textbook loop's plain ReLUs also make autograd send zeros back through the forward on
+    # the interpolates (ReLU's backward has a zero derivative in its input): weight and input
+    # gradients of the hidden layers, per critic step. The trainer's gated ReLUs do not.
+    textbook_extra = (
+        wgan_gp["textbook"]["flops_per_gen_iter"] - wgan_gp["trainer"]["flops_per_gen_iter"]
+    )
+    assert textbook_extra == 5 * 2 * hidden + linear_flops(B, D)
 
 
 def test_json_output_has_every_field(capsys):

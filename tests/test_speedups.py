@@ -1,0 +1,58 @@
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from gans.models import ARCHITECTURES, build_models
+from gans.penalties import GradientPenalty
+from gans.speedups import GatedLeakyReLU, gate_activations
+
+
+def critic(arch, shape):
+    torch.manual_seed(0)
+    return build_models(arch, ARCHITECTURES.get(arch).config(shape, width=8))[1]
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.2])
+def test_gated_activation_equals_leaky_relu_bit_for_bit(slope):
+    x = torch.randn(1000) * 10.0 ** torch.randint(-30, 3, (1000,))
+    x[:3] = torch.tensor([0.0, -0.0, -1e-40])  # zero, negative zero and a denormal
+    gated, plain = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    out = GatedLeakyReLU(slope)(gated)
+    expected = nn.LeakyReLU(slope)(plain)
+    assert torch.equal(out, expected)
+    grad = torch.randn_like(x)
+    out.backward(grad)
+    expected.backward(grad)
+    assert torch.equal(gated.grad, plain.grad)
+
+
+def test_gate_activations_replaces_nested_relus_and_keeps_the_parameters():
+    net = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Sequential(nn.Linear(4, 4), nn.LeakyReLU()))
+    keys = list(net.state_dict())
+    gate_activations(net)
+    assert isinstance(net[1], GatedLeakyReLU) and net[1].negative_slope == 0.0
+    assert isinstance(net[2][1], GatedLeakyReLU) and net[2][1].negative_slope == 0.01
+    assert list(net.state_dict()) == keys
+
+
+@pytest.mark.parametrize(
+    ("arch", "shape"), [("dcgan28", (1, 28, 28)), ("mlp", (2,))], ids=["leaky-relu", "relu"]
+)
+def test_gradient_penalty_gradients_are_unchanged(arch, shape):
+    plain = critic(arch, shape)
+    gated = gate_activations(copy.deepcopy(plain))
+    assert any(isinstance(m, GatedLeakyReLU) for m in gated.modules())
+    real, fake = torch.randn(8, *shape), torch.randn(8, *shape)
+    grads = []
+    for net in (plain, gated):
+        out = GradientPenalty(10.0)(net, real, fake, torch.Generator().manual_seed(0))
+        # The last layer's bias does not move the input gradient: it gets a zero gradient.
+        grads.append(
+            torch.autograd.grad(
+                out.value, list(net.parameters()), allow_unused=True, materialize_grads=True
+            )
+        )
+    for expected, got in zip(*grads):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-7)
