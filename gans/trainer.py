@@ -140,9 +140,11 @@ class Trainer:
             generator, critic = (
                 m.to(memory_format=torch.channels_last) for m in (generator, critic)
             )
-        # The penalty's double backward would otherwise send a pass of zeros back through the
-        # critic (gans/speedups.py); the outputs and gradients are the same.
-        critic = gate_activations(critic)
+        if self.strategy.penalty is not None:
+            # The penalty's double backward would otherwise send a pass of zeros back through the
+            # critic (gans/speedups.py); the outputs and gradients are the same. Without a penalty
+            # the gates would only cost time.
+            critic = gate_activations(critic)
         self.generator, self.critic = generator.to(self.device), critic.to(self.device)
         self.opt_g = self.hparams.make_optimizer(self.generator.parameters())
         self.opt_c = self.hparams.make_optimizer(self.critic.parameters())
