@@ -100,10 +100,12 @@ def measure(
     compile: bool = False,
 ) -> dict[str, dict]:
     """Speed measurements of each of ``loops`` on the same run; see the module docstring for the
-    fields. Each of ``repeats`` rounds measures the GEMM and then times every loop in turn; the
-    medians are reported, so a slow spell of a noisy machine hits all of them alike.
+    fields. Each of ``repeats`` rounds measures the GEMM and then times every loop in turn, in
+    reversed order every other round, so a machine getting faster or slower favours none of them;
+    the medians are reported.
 
-    Returns: {loop: fields}.
+    Returns: {loop: fields}; with two loops also "speedup": the median over the rounds of the
+    first loop's rate over the second's, each ratio from two windows next to each other in time.
     """
     config = gans.TrainConfig(
         strategy=strategy,
@@ -125,9 +127,10 @@ def measure(
         runners[loop], flops[loop] = (run, n_critic), counter.get_total_flops()
     rates: dict[str, list[float]] = {loop: [] for loop in loops}
     gemms = []
-    for _ in range(repeats):
+    for round in range(repeats):
         gemms.append(gemm_gflops(device))  # the machine's speed of the moment, every round
-        for loop, (run, _) in runners.items():
+        for loop in loops if round % 2 == 0 else loops[::-1]:
+            run, _ = runners[loop]
             start = time.perf_counter()
             run(iters)
             rates[loop].append(iters / (time.perf_counter() - start))
@@ -150,6 +153,9 @@ def measure(
             "achieved_gflops": flops[loop] * rate / 1e9,
             "gemm_gflops": gemm,
         }
+    if len(loops) == 2:
+        first, second = (rates[loop] for loop in loops)
+        results["speedup"] = statistics.median(a / b for a, b in zip(first, second))
     return results
 
 
@@ -216,23 +222,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.compare:
-        output = {
-            **results,
-            "speedup": results["trainer"]["gen_iters_per_s"]
-            / results["textbook"]["gen_iters_per_s"],
-        }
-    else:
-        output = results[args.loop]
+    output = results if args.compare else results[args.loop]
     if args.json:
         print(json.dumps(output))
         return 0
-    for result in results.values():
+    for result in (results[loop] for loop in LOOPS if loop in results):
         for key, value in result.items():
             print(f"{key:20s} {value:.4g}" if isinstance(value, float) else f"{key:20s} {value}")
         print(f"{'achieved / gemm':20s} {result['achieved_gflops'] / result['gemm_gflops']:.2f}")
     if args.compare:
-        print(f"{'trainer / textbook':20s} {output['speedup']:.2f}")
+        print(f"{'trainer / textbook':20s} {results['speedup']:.2f}")
     return 0
 
 
