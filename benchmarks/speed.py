@@ -127,9 +127,9 @@ def measure(
         runners[loop], flops[loop] = (run, n_critic), counter.get_total_flops()
     rates: dict[str, list[float]] = {loop: [] for loop in loops}
     gemms = []
-    for round in range(repeats):
+    for repeat in range(repeats):
         gemms.append(gemm_gflops(device))  # the machine's speed of the moment, every round
-        for loop in loops if round % 2 == 0 else loops[::-1]:
+        for loop in loops if repeat % 2 == 0 else loops[::-1]:
             run, _ = runners[loop]
             start = time.perf_counter()
             run(iters)
