@@ -20,6 +20,10 @@ class GatedLeakyReLU(nn.Module):
     to the activation's input is zero, but autograd does not know it: it sends those zeros back
     through every layer before the activation, one whole backward pass of the critic with weight
     gradients, per penalty. With the gate a constant of the graph, that pass is never built.
+
+    Under bfloat16 autocast the gate is a bfloat16 number (0.2 becomes 0.2002), where
+    ``nn.LeakyReLU`` multiplies by the float32 slope: some negative outputs differ in the last
+    bfloat16 bit.
     """
 
     def __init__(self, negative_slope: float = 0.0):
