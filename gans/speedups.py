@@ -31,7 +31,8 @@ class GatedLeakyReLU(nn.Module):
         self.negative_slope = negative_slope
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.where(x.detach() > 0, 1.0, self.negative_slope)
+        # .to: where() of two Python numbers is float32; under autocast x may be bfloat16
+        return x * torch.where(x.detach() > 0, 1.0, self.negative_slope).to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"

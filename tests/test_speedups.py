@@ -28,6 +28,15 @@ def test_gated_activation_equals_leaky_relu_bit_for_bit(slope):
     assert torch.equal(gated.grad, plain.grad)
 
 
+def test_gated_activation_keeps_a_bfloat16_input_in_bfloat16():
+    x = torch.randn(1000).bfloat16()
+    out = GatedLeakyReLU(0.2)(x)
+    assert out.dtype == torch.bfloat16
+    # The slope is rounded to bfloat16 (0.2002) where nn.LeakyReLU uses the float32 0.2: some
+    # outputs differ by one unit in the last place, 2**-7 relative.
+    torch.testing.assert_close(out, nn.LeakyReLU(0.2)(x), rtol=2**-7, atol=0)
+
+
 def test_gate_activations_replaces_nested_relus_and_keeps_the_parameters():
     net = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Sequential(nn.Linear(4, 4), nn.LeakyReLU()))
     keys = list(net.state_dict())
