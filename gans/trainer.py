@@ -282,12 +282,14 @@ class Trainer:
     @torch.no_grad()
     def heldout_critic_loss(self) -> torch.Tensor:
         """The critic loss (no penalty) on a held-out real batch against fresh generated samples:
-        the WGAN-GP paper's check for critic overfitting."""
+        the WGAN-GP paper's check for critic overfitting. It runs at the training precision, so it
+        compares with the training batches' critic loss."""
         batch = self.config.batch_size
         real = self.data.batch(batch, self.eval_rng, split="test")
-        with _eval_mode(self.generator):
+        with _eval_mode(self.generator), self._mixed_precision():
             fake = self.generator(self._noise(batch, self.eval_rng))
-        return self.strategy.loss.critic_loss(self._scores(real), self._scores(fake))
+            real_scores, fake_scores = self._scores(real).float(), self._scores(fake).float()
+        return self.strategy.loss.critic_loss(real_scores, fake_scores)
 
     def train(self, until: int | None = None) -> str:
         """Train up to generator iteration ``until`` (default: ``config.gen_iters``).

@@ -290,3 +290,11 @@ def test_bf16_autocast_runs_the_networks_in_bfloat16():
     torch.testing.assert_close(penalty[1], penalty[0], rtol=0.02, atol=0)
     torch.testing.assert_close(loss[1], loss[0], rtol=0.1, atol=1e-3)
     assert bf16.train() == DONE
+
+
+def test_the_heldout_critic_loss_runs_at_the_training_precision():
+    fp32, bf16 = (trainer(image_config(strategy="wgan-gp", precision=p)) for p in ("fp32", "bf16"))
+    # Same weights and the same evaluation stream: only the precision differs.
+    losses = [t.heldout_critic_loss() for t in (fp32, bf16)]
+    assert losses[0] != losses[1]
+    torch.testing.assert_close(losses[1], losses[0], rtol=0.1, atol=1e-3)
