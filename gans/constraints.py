@@ -8,6 +8,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from gans.speedups import flat_parameter
+
 
 class Constraint(ABC):
     """Base class of critic constraints (the plugin interface)."""
@@ -31,10 +33,13 @@ class WeightClipping(Constraint):
 
     @torch.no_grad()
     def __call__(self, critic):
-        params = list(critic.parameters())
         # Multi-tensor kernels (those the optimizers use) and one count over all the weights: a
-        # handful of operations per step instead of four per parameter tensor.
+        # handful of operations per step instead of four per parameter tensor. The trainer's critic
+        # keeps its weights in one flat tensor (gans/speedups.py): then only that one is touched.
+        flat = flat_parameter(critic)
+        params = [flat] if flat is not None else list(critic.parameters())
         torch._foreach_clamp_min_(params, -self.clip_value)
         torch._foreach_clamp_max_(params, self.clip_value)
-        weights = torch.cat([p.reshape(-1) for p in params])  # reshape: channels_last is no view
+        # reshape: channels_last is no view
+        weights = flat if flat is not None else torch.cat([p.reshape(-1) for p in params])
         return (weights.abs() == self.clip_value).sum() / weights.numel()

@@ -1,11 +1,14 @@
-"""Rewrites of network pieces that compute the same numbers as the originals, faster in training.
+"""Rewrites that compute the same numbers as the originals, faster in training.
 
 ``gans.models`` defines the networks as the papers write them; the trainer applies these rewrites
-to its own copies. They hold no parameters, so checkpoints and run ids are unchanged, and their
-outputs and gradients equal the originals' bit for bit in float32 (tests/test_speedups.py).
+to its own copies. They add no parameters, so the networks' state dicts and run ids are unchanged,
+and outputs, gradients and updates equal the originals' bit for bit in float32
+(tests/test_speedups.py).
 """
 
 from __future__ import annotations
+
+import weakref
 
 import torch
 from torch import nn
@@ -49,3 +52,51 @@ def gate_activations(module: nn.Module) -> nn.Module:
         else:
             gate_activations(child)
     return module
+
+
+_FLAT_PARAMETERS: weakref.WeakKeyDictionary[nn.Module, nn.Parameter] = weakref.WeakKeyDictionary()
+
+
+def flatten_parameters(module: nn.Module) -> nn.Parameter:
+    """Move every parameter of ``module`` (in place, after any ``.to()``) into one flat tensor,
+    and its gradient into a second one, and return a parameter spanning the first whose ``.grad``
+    spans the second.
+
+    Why: an optimizer or a constraint given that one tensor does the few operations of its update
+    once, where given the module's parameters it does them once per parameter tensor; for small
+    networks that per-tensor cost is most of the update (RMSprop and weight clipping: about 0.3 ms
+    of a 1.2 ms critic step of the 64-unit MLP). Adam, RMSprop and clipping work element by element,
+    so the update is the same bit for bit.
+
+    Each parameter keeps its shape and strides (channels_last included) as a view, and its
+    ``.grad`` is a view of the flat gradient, into which backward adds: zero the flat gradient
+    (``.grad.zero_()``) before each backward instead of setting gradients to None. One difference
+    from per-parameter updates: a parameter that gets no gradient in a step gets a zero one, which
+    Adam still counts (every parameter of the built-in networks gets one in every step).
+    """
+    params = list(module.parameters())
+    if len({(p.dtype, p.device) for p in params}) != 1:
+        raise ValueError("flatten_parameters needs parameters of one dtype on one device")
+    dense = (torch.contiguous_format, torch.channels_last)
+    if not all(any(p.is_contiguous(memory_format=f) for f in dense) for p in params):
+        raise ValueError("flatten_parameters needs contiguous or channels_last parameters")
+    flat = params[0].new_empty(sum(p.numel() for p in params))
+    grad = torch.zeros_like(flat)
+    offset = 0
+    with torch.no_grad():
+        for p in params:
+            # dense strides start at the storage offset and cover exactly numel elements
+            view = torch.as_strided(flat, p.size(), p.stride(), offset)
+            view.copy_(p)
+            p.data = view
+            p.grad = torch.as_strided(grad, p.size(), p.stride(), offset)
+            offset += p.numel()
+    flat_parameter = nn.Parameter(flat)
+    flat_parameter.grad = grad
+    _FLAT_PARAMETERS[module] = flat_parameter
+    return flat_parameter
+
+
+def flat_parameter(module: nn.Module) -> nn.Parameter | None:
+    """The flat parameter ``flatten_parameters`` made of ``module``'s parameters, or None."""
+    return _FLAT_PARAMETERS.get(module)

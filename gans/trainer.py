@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from gans.data import Dataset, load_dataset
 from gans.hyperparameters import ConfigError
 from gans.models import ARCHITECTURES, build_models
-from gans.speedups import gate_activations
+from gans.speedups import flatten_parameters, gate_activations
 from gans.storage import save_atomically
 from gans.strategies import STRATEGIES, StrategyError, make_strategy
 
@@ -37,7 +37,7 @@ CURVE_COLUMNS = (
     "g_loss",
     "heldout_critic_loss",  # on a held-out real batch every heldout_every iterations; else NaN
 )
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: the optimizers hold one flat parameter per network
 RUNNING, DONE, DIVERGED = "running", "done", "diverged"
 PRECISIONS = ("fp32", "bf16")
 
@@ -146,8 +146,12 @@ class Trainer:
             # the gates would only cost time.
             critic = gate_activations(critic)
         self.generator, self.critic = generator.to(self.device), critic.to(self.device)
-        self.opt_g = self.hparams.make_optimizer(self.generator.parameters())
-        self.opt_c = self.hparams.make_optimizer(self.critic.parameters())
+        # Each network's parameters live in one flat tensor, and so do their gradients: the
+        # optimizer and the constraint then update one tensor per step (gans/speedups.py).
+        self.generator_weights = flatten_parameters(self.generator)
+        self.critic_weights = flatten_parameters(self.critic)
+        self.opt_g = self.hparams.make_optimizer([self.generator_weights])
+        self.opt_c = self.hparams.make_optimizer([self.critic_weights])
         self.schedulers = (
             [
                 torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor)
@@ -219,7 +223,7 @@ class Trainer:
         with torch.no_grad(), self._mixed_precision():
             fake = self.generator(self._noise(batch, self.rng)).float()
         loss, total, penalty, grad_norm = self._critic_objective(real, fake)
-        self.opt_c.zero_grad(set_to_none=True)
+        self.critic_weights.grad.zero_()
         total.backward()
         self.opt_c.step()
         active = self._nan
@@ -236,7 +240,7 @@ class Trainer:
         self.critic.requires_grad_(False)
         try:
             loss = self._generator_objective(self._noise(self.config.batch_size, self.rng))
-            self.opt_g.zero_grad(set_to_none=True)
+            self.generator_weights.grad.zero_()
             loss.backward()
             self.opt_g.step()
         finally:
@@ -409,7 +413,8 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(
-                f"checkpoint format {state.get('format')!r} is not {CHECKPOINT_FORMAT}"
+                f"checkpoint format {state.get('format')!r} is not {CHECKPOINT_FORMAT}: it was "
+                "written by another version of gans; start the run again (--fresh)"
             )
         if state["config"] != self.config.as_dict():
             raise ValueError("checkpoint was written by a run with a different configuration")

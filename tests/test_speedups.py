@@ -4,9 +4,11 @@ import pytest
 import torch
 from torch import nn
 
+from gans.constraints import WeightClipping
+from gans.hyperparameters import Hyperparameters
 from gans.models import ARCHITECTURES, build_models
 from gans.penalties import GradientPenalty
-from gans.speedups import GatedLeakyReLU, gate_activations
+from gans.speedups import GatedLeakyReLU, flat_parameter, flatten_parameters, gate_activations
 
 
 def critic(arch, shape):
@@ -65,3 +67,60 @@ def test_gradient_penalty_gradients_are_unchanged_bit_for_bit(arch, shape):
         )
     for expected, got in zip(*grads):
         assert torch.equal(got, expected)
+
+
+def _train(critic, shape, params, hparams, zero_grad, steps=4):
+    """A few critic updates with the given optimizer parameters; clipping when hparams clip."""
+    opt = hparams.make_optimizer(params)
+    torch.manual_seed(1)
+    for _ in range(steps):
+        x = torch.randn(16, *shape)
+        if len(shape) == 3:
+            x = x.contiguous(memory_format=torch.channels_last)
+        zero_grad()
+        (critic(x).mean() + critic(x * 0.5).square().mean()).backward()
+        opt.step()
+        if hparams.clip_value:
+            active = WeightClipping(hparams.clip_value)(critic)
+    return active if hparams.clip_value else None
+
+
+@pytest.mark.parametrize(
+    "hparams",
+    [
+        Hyperparameters("adam", 1e-3, (0.5, 0.9)),
+        Hyperparameters("rmsprop", 1e-3, clip_value=0.01),
+    ],
+    ids=["fused-adam", "rmsprop-clipping"],
+)
+@pytest.mark.parametrize(("arch", "shape"), [("dcgan28", (1, 28, 28)), ("mlp", (2,))])
+def test_flat_parameters_train_bit_for_bit_like_separate_ones(hparams, arch, shape):
+    plain = critic(arch, shape)
+    if arch == "dcgan28":
+        plain = plain.to(memory_format=torch.channels_last)
+    flat_net = copy.deepcopy(plain)
+    strides = [p.stride() for p in plain.parameters()]
+    flat = flatten_parameters(flat_net)
+    assert flat_parameter(flat_net) is flat and flat_parameter(plain) is None
+    assert [p.stride() for p in flat_net.parameters()] == strides  # channels_last kept
+    assert flat.numel() == sum(p.numel() for p in plain.parameters())
+
+    def plain_zero_grad():
+        plain.zero_grad(set_to_none=True)
+
+    active = _train(plain, shape, list(plain.parameters()), hparams, plain_zero_grad)
+    flat_active = _train(flat_net, shape, [flat], hparams, flat.grad.zero_)
+    for expected, got in zip(plain.state_dict().values(), flat_net.state_dict().values()):
+        assert torch.equal(got, expected)
+    if hparams.clip_value:
+        assert 0 < active < 1 and torch.equal(flat_active, active)
+        assert flat.abs().max() == hparams.clip_value
+    # the module's parameters and gradients are views of the flat tensors, not copies
+    first = next(flat_net.parameters())
+    assert first.data_ptr() == flat.data_ptr() and first.grad.data_ptr() == flat.grad.data_ptr()
+
+
+def test_flatten_parameters_refuses_mixed_dtypes():
+    net = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2).double())
+    with pytest.raises(ValueError, match="one dtype on one device"):
+        flatten_parameters(net)
