@@ -8,7 +8,14 @@ from gans.constraints import WeightClipping
 from gans.hyperparameters import Hyperparameters
 from gans.models import ARCHITECTURES, build_models
 from gans.penalties import GradientPenalty
-from gans.speedups import GatedLeakyReLU, flat_parameter, flatten_parameters, gate_activations
+from gans.speedups import (
+    GatedLeakyReLU,
+    SubpixelConvTranspose2d,
+    flat_parameter,
+    flatten_parameters,
+    gate_activations,
+    subpixel_image_layers,
+)
 
 
 def critic(arch, shape):
@@ -124,3 +131,47 @@ def test_flatten_parameters_refuses_mixed_dtypes():
     net = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2).double())
     with pytest.raises(ValueError, match="one dtype on one device"):
         flatten_parameters(net)
+
+
+@pytest.mark.parametrize(
+    ("c_in", "c_out", "kernel", "padding", "output_padding", "bias"),
+    [
+        (16, 1, 5, 2, 1, True),  # dcgan28's last generator layer
+        (8, 3, 5, 2, 1, True),  # dcgan32's, RGB
+        (6, 2, 4, 1, 0, False),  # the DCGAN paper's 4x4 kernels, no bias
+        (5, 4, 3, 1, 1, True),
+    ],
+)
+def test_subpixel_transposed_convolution_equals_the_transposed_one(
+    c_in, c_out, kernel, padding, output_padding, bias
+):
+    torch.manual_seed(0)
+    conv = nn.ConvTranspose2d(
+        c_in, c_out, kernel, stride=2, padding=padding, output_padding=output_padding, bias=bias
+    )
+    subpixel = SubpixelConvTranspose2d(copy.deepcopy(conv))
+    x = torch.randn(4, c_in, 7, 9).contiguous(memory_format=torch.channels_last)
+    outputs, grads = [], []
+    for net in (conv, subpixel):
+        x_ = x.clone().requires_grad_(True)
+        out = net(x_)
+        out.backward(torch.linspace(0.1, 1, out.numel()).view_as(out))
+        outputs.append(out)
+        grads.append([x_.grad, *(p.grad for p in net.parameters())])
+    assert outputs[1].shape == outputs[0].shape == (4, c_out, 14, 18)
+    # The same products added in another order: equal up to float32 rounding.
+    torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-5, atol=1e-6)
+    for got, expected in zip(grads[1], grads[0]):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    assert list(subpixel.state_dict()) == list(conv.state_dict())
+
+
+def test_subpixel_image_layers_swaps_only_the_layers_that_write_an_image():
+    generator, _ = build_models("dcgan28", ARCHITECTURES.get("dcgan28").config((3, 28, 28), 8))
+    keys = list(generator.state_dict())
+    subpixel_image_layers(generator)
+    swapped = [type(m) for m in generator.modules() if "Conv" in type(m).__name__]
+    assert swapped == [nn.ConvTranspose2d, nn.ConvTranspose2d, SubpixelConvTranspose2d]
+    assert list(generator.state_dict()) == keys
+    with pytest.raises(ValueError, match="does not double"):
+        SubpixelConvTranspose2d(nn.ConvTranspose2d(4, 1, 5, stride=2, padding=2))
