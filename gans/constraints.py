@@ -8,7 +8,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from gans.speedups import flat_parameter
+from gans.speedups import FlatParameters
 
 
 class Constraint(ABC):
@@ -36,10 +36,10 @@ class WeightClipping(Constraint):
         # Multi-tensor kernels (those the optimizers use) and one count over all the weights: a
         # handful of operations per step instead of four per parameter tensor. The trainer's critic
         # keeps its weights in one flat tensor (gans/speedups.py): then only that one is touched.
-        flat = flat_parameter(critic)
-        params = [flat] if flat is not None else list(critic.parameters())
+        flat = FlatParameters.of(critic)
+        params = [flat.parameter] if flat is not None else list(critic.parameters())
         torch._foreach_clamp_min_(params, -self.clip_value)
         torch._foreach_clamp_max_(params, self.clip_value)
         # reshape: channels_last is no view
-        weights = flat if flat is not None else torch.cat([p.reshape(-1) for p in params])
+        weights = params[0] if flat is not None else torch.cat([p.reshape(-1) for p in params])
         return (weights.abs() == self.clip_value).sum() / weights.numel()

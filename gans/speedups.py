@@ -1,4 +1,4 @@
-"""Rewrites that compute the same numbers as the originals, faster in training.
+"""Rewrites that compute what the originals compute, faster in training.
 
 ``gans.models`` defines the networks as the papers write them; the trainer applies these rewrites
 to its own copies. They add no parameters, so the networks' state dicts and run ids are unchanged.
@@ -137,13 +137,9 @@ def subpixel_image_layers(module: nn.Module, max_channels: int = 3) -> nn.Module
     return module
 
 
-_FLAT_PARAMETERS: weakref.WeakKeyDictionary[nn.Module, nn.Parameter] = weakref.WeakKeyDictionary()
-
-
-def flatten_parameters(module: nn.Module) -> nn.Parameter:
-    """Move every parameter of ``module`` (in place, after any ``.to()``) into one flat tensor,
-    and its gradient into a second one, and return a parameter spanning the first whose ``.grad``
-    spans the second.
+class FlatParameters:
+    """All parameters of ``module`` moved (in place, after any ``.to()``) into one flat tensor,
+    ``parameter``, and their gradients into a second one, ``parameter.grad``.
 
     Why: an optimizer or a constraint given that one tensor does the few operations of its update
     once, where given the module's parameters it does them once per parameter tensor; for small
@@ -151,35 +147,48 @@ def flatten_parameters(module: nn.Module) -> nn.Parameter:
     of a 1.2 ms critic step of the 64-unit MLP). Adam, RMSprop and clipping work element by element,
     so the update is the same bit for bit.
 
-    Each parameter keeps its shape and strides (channels_last included) as a view, and its
-    ``.grad`` is a view of the flat gradient, into which backward adds: zero the flat gradient
-    (``.grad.zero_()``) before each backward instead of setting gradients to None. One difference
-    from per-parameter updates: a parameter that gets no gradient in a step gets a zero one, which
-    Adam still counts (every parameter of the built-in networks gets one in every step).
+    Each parameter keeps its shape and strides (channels_last included) as a view of
+    ``parameter``, and its ``.grad`` is a view of the flat gradient, into which backward adds: call
+    ``zero_grad()`` before each backward instead of the optimizer's. One difference from
+    per-parameter updates: a parameter that gets no gradient in a step gets a zero one, which Adam
+    still counts (every parameter of the built-in networks gets one in every step).
     """
-    params = list(module.parameters())
-    if len({(p.dtype, p.device) for p in params}) != 1:
-        raise ValueError("flatten_parameters needs parameters of one dtype on one device")
-    dense = (torch.contiguous_format, torch.channels_last)
-    if not all(any(p.is_contiguous(memory_format=f) for f in dense) for p in params):
-        raise ValueError("flatten_parameters needs contiguous or channels_last parameters")
-    flat = params[0].new_empty(sum(p.numel() for p in params))
-    grad = torch.zeros_like(flat)
-    offset = 0
-    with torch.no_grad():
-        for p in params:
-            # dense strides start at the storage offset and cover exactly numel elements
-            view = torch.as_strided(flat, p.size(), p.stride(), offset)
-            view.copy_(p)
-            p.data = view
-            p.grad = torch.as_strided(grad, p.size(), p.stride(), offset)
-            offset += p.numel()
-    flat_parameter = nn.Parameter(flat)
-    flat_parameter.grad = grad
-    _FLAT_PARAMETERS[module] = flat_parameter
-    return flat_parameter
 
+    _of: weakref.WeakKeyDictionary[nn.Module, FlatParameters] = weakref.WeakKeyDictionary()
 
-def flat_parameter(module: nn.Module) -> nn.Parameter | None:
-    """The flat parameter ``flatten_parameters`` made of ``module``'s parameters, or None."""
-    return _FLAT_PARAMETERS.get(module)
+    def __init__(self, module: nn.Module):
+        params = list(module.parameters())
+        if len({(p.dtype, p.device) for p in params}) != 1:
+            raise ValueError("FlatParameters needs parameters of one dtype on one device")
+        dense = (torch.contiguous_format, torch.channels_last)
+        if not all(any(p.is_contiguous(memory_format=f) for f in dense) for p in params):
+            raise ValueError("FlatParameters needs contiguous or channels_last parameters")
+        flat = params[0].new_empty(sum(p.numel() for p in params))
+        grad = torch.zeros_like(flat)
+        self._grad_views = []
+        offset = 0
+        with torch.no_grad():
+            for p in params:
+                # dense strides start at the offset and cover exactly numel elements
+                view = torch.as_strided(flat, p.size(), p.stride(), offset)
+                view.copy_(p)
+                p.data = view
+                self._grad_views.append((p, torch.as_strided(grad, p.size(), p.stride(), offset)))
+                offset += p.numel()
+        self.parameter = nn.Parameter(flat)
+        self.parameter.grad = grad
+        self.zero_grad()
+        FlatParameters._of[module] = self
+
+    def zero_grad(self) -> None:
+        """Zero the flat gradient, and point back at it any parameter whose ``.grad`` something
+        else replaced (``module.zero_grad()`` sets them to None)."""
+        for p, grad in self._grad_views:
+            if p.grad is not grad:
+                p.grad = grad
+        self.parameter.grad.zero_()
+
+    @staticmethod
+    def of(module: nn.Module) -> FlatParameters | None:
+        """The ``FlatParameters`` made of ``module``'s parameters, or None."""
+        return FlatParameters._of.get(module)

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from gans.data import Dataset, load_dataset
 from gans.hyperparameters import ConfigError
 from gans.models import ARCHITECTURES, build_models
-from gans.speedups import flatten_parameters, gate_activations, subpixel_image_layers
+from gans.speedups import FlatParameters, gate_activations, subpixel_image_layers
 from gans.storage import save_atomically
 from gans.strategies import STRATEGIES, StrategyError, make_strategy
 
@@ -152,10 +152,10 @@ class Trainer:
         self.generator, self.critic = generator.to(self.device), critic.to(self.device)
         # Each network's parameters live in one flat tensor, and so do their gradients: the
         # optimizer and the constraint then update one tensor per step (gans/speedups.py).
-        self.generator_weights = flatten_parameters(self.generator)
-        self.critic_weights = flatten_parameters(self.critic)
-        self.opt_g = self.hparams.make_optimizer([self.generator_weights])
-        self.opt_c = self.hparams.make_optimizer([self.critic_weights])
+        self.generator_flat = FlatParameters(self.generator)
+        self.critic_flat = FlatParameters(self.critic)
+        self.opt_g = self.hparams.make_optimizer([self.generator_flat.parameter])
+        self.opt_c = self.hparams.make_optimizer([self.critic_flat.parameter])
         self.schedulers = (
             [
                 torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor)
@@ -227,7 +227,7 @@ class Trainer:
         with torch.no_grad(), self._mixed_precision():
             fake = self.generator(self._noise(batch, self.rng)).float()
         loss, total, penalty, grad_norm = self._critic_objective(real, fake)
-        self.critic_weights.grad.zero_()
+        self.critic_flat.zero_grad()
         total.backward()
         self.opt_c.step()
         active = self._nan
@@ -244,7 +244,7 @@ class Trainer:
         self.critic.requires_grad_(False)
         try:
             loss = self._generator_objective(self._noise(self.config.batch_size, self.rng))
-            self.generator_weights.grad.zero_()
+            self.generator_flat.zero_grad()
             loss.backward()
             self.opt_g.step()
         finally:

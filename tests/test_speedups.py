@@ -9,10 +9,9 @@ from gans.hyperparameters import Hyperparameters
 from gans.models import ARCHITECTURES, build_models
 from gans.penalties import GradientPenalty
 from gans.speedups import (
+    FlatParameters,
     GatedLeakyReLU,
     SubpixelConvTranspose2d,
-    flat_parameter,
-    flatten_parameters,
     gate_activations,
     subpixel_image_layers,
 )
@@ -107,30 +106,35 @@ def test_flat_parameters_train_bit_for_bit_like_separate_ones(hparams, arch, sha
         plain = plain.to(memory_format=torch.channels_last)
     flat_net = copy.deepcopy(plain)
     strides = [p.stride() for p in plain.parameters()]
-    flat = flatten_parameters(flat_net)
-    assert flat_parameter(flat_net) is flat and flat_parameter(plain) is None
+    flat = FlatParameters(flat_net)
+    assert FlatParameters.of(flat_net) is flat and FlatParameters.of(plain) is None
     assert [p.stride() for p in flat_net.parameters()] == strides  # channels_last kept
-    assert flat.numel() == sum(p.numel() for p in plain.parameters())
+    assert flat.parameter.numel() == sum(p.numel() for p in plain.parameters())
 
     def plain_zero_grad():
         plain.zero_grad(set_to_none=True)
 
+    def flat_zero_grad():
+        flat_net.zero_grad(set_to_none=True)  # what a careless plugin might do: relinked below
+        flat.zero_grad()
+
     active = _train(plain, shape, list(plain.parameters()), hparams, plain_zero_grad)
-    flat_active = _train(flat_net, shape, [flat], hparams, flat.grad.zero_)
+    flat_active = _train(flat_net, shape, [flat.parameter], hparams, flat_zero_grad)
     for expected, got in zip(plain.state_dict().values(), flat_net.state_dict().values()):
         assert torch.equal(got, expected)
     if hparams.clip_value:
         assert 0 < active < 1 and torch.equal(flat_active, active)
-        assert flat.abs().max() == hparams.clip_value
+        assert flat.parameter.abs().max() == hparams.clip_value
     # the module's parameters and gradients are views of the flat tensors, not copies
     first = next(flat_net.parameters())
-    assert first.data_ptr() == flat.data_ptr() and first.grad.data_ptr() == flat.grad.data_ptr()
+    assert first.data_ptr() == flat.parameter.data_ptr()
+    assert first.grad.data_ptr() == flat.parameter.grad.data_ptr()
 
 
-def test_flatten_parameters_refuses_mixed_dtypes():
+def test_flat_parameters_refuse_mixed_dtypes():
     net = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2).double())
     with pytest.raises(ValueError, match="one dtype on one device"):
-        flatten_parameters(net)
+        FlatParameters(net)
 
 
 @pytest.mark.parametrize(
