@@ -165,25 +165,33 @@ class FlatParameters:
             raise ValueError("FlatParameters needs contiguous or channels_last parameters")
         flat = params[0].new_empty(sum(p.numel() for p in params))
         grad = torch.zeros_like(flat)
-        self._grad_views = []
+        self._views = []  # (parameter, its view of the flat tensor, its view of the flat gradient)
         offset = 0
-        with torch.no_grad():
-            for p in params:
-                # dense strides start at the offset and cover exactly numel elements
-                view = torch.as_strided(flat, p.size(), p.stride(), offset)
-                view.copy_(p)
-                p.data = view
-                self._grad_views.append((p, torch.as_strided(grad, p.size(), p.stride(), offset)))
-                offset += p.numel()
+        for p in params:
+            # dense strides start at the offset and cover exactly numel elements
+            self._views.append(
+                (
+                    p,
+                    torch.as_strided(flat, p.size(), p.stride(), offset),
+                    torch.as_strided(grad, p.size(), p.stride(), offset),
+                )
+            )
+            offset += p.numel()
         self.parameter = nn.Parameter(flat)
         self.parameter.grad = grad
-        self.zero_grad()
+        self.zero_grad()  # moves the values in
         FlatParameters._of[module] = self
 
+    @torch.no_grad()
     def zero_grad(self) -> None:
-        """Zero the flat gradient, and point back at it any parameter whose ``.grad`` something
-        else replaced (``module.zero_grad()`` sets them to None)."""
-        for p, grad in self._grad_views:
+        """Zero the flat gradient. Before that, put back any parameter that something else
+        re-bound: a ``.grad`` replaced (``module.zero_grad()`` sets them to None) points at the
+        flat gradient again, and values assigned with ``p.data = ...`` (instead of changed in
+        place) are copied into the flat tensor, which the parameter views again."""
+        for p, view, grad in self._views:
+            if p.data_ptr() != view.data_ptr():
+                view.copy_(p)
+                p.data = view
             if p.grad is not grad:
                 p.grad = grad
         self.parameter.grad.zero_()

@@ -131,6 +131,20 @@ def test_flat_parameters_train_bit_for_bit_like_separate_ones(hparams, arch, sha
     assert first.grad.data_ptr() == flat.parameter.grad.data_ptr()
 
 
+def test_flat_parameters_take_back_values_assigned_with_data():
+    net = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 1))
+    flat = FlatParameters(net)
+    weight = net[0].weight
+    with torch.no_grad():
+        weight.data = weight.data.clamp(-0.01, 0.01)  # re-bound, as some WGAN ports clip
+    assert weight.data_ptr() != flat.parameter.data_ptr()
+    flat.zero_grad()
+    assert weight.data_ptr() == flat.parameter.data_ptr()
+    assert flat.parameter[: weight.numel()].abs().max() <= 0.01
+    net(torch.randn(2, 3)).sum().backward()
+    assert flat.parameter.grad[: weight.numel()].abs().sum() > 0
+
+
 def test_flat_parameters_refuse_mixed_dtypes():
     net = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2).double())
     with pytest.raises(ValueError, match="one dtype on one device"):
