@@ -22,10 +22,12 @@ import statistics
 import sys
 import time
 
+import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import gans
+from benchmarks.report_stats import bootstrap_ci
 from benchmarks.textbook import TextbookLoop
 
 GEMM_SIZE = 1024  # large enough to reach the BLAS peak, small enough to time in well under 1 s
@@ -105,7 +107,9 @@ def measure(
     the medians are reported.
 
     Returns: {loop: fields}; with two loops also "speedup": the median over the rounds of the
-    first loop's rate over the second's, each ratio from two windows next to each other in time.
+    first loop's rate over the second's, each ratio from two windows next to each other in time,
+    and "speedup_ci95": a percentile-bootstrap 95% interval of that median over the rounds (None
+    with fewer than 3 rounds).
     """
     config = gans.TrainConfig(
         strategy=strategy,
@@ -155,7 +159,10 @@ def measure(
         }
     if len(loops) == 2:
         first, second = (rates[loop] for loop in loops)
-        results["speedup"] = statistics.median(a / b for a, b in zip(first, second))
+        ratios = np.array([a / b for a, b in zip(first, second)])
+        results["speedup"] = float(np.median(ratios))
+        low, high = bootstrap_ci((ratios,), np.median)
+        results["speedup_ci95"] = None if np.isnan(low) else [low, high]
     return results
 
 
@@ -231,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{key:20s} {value:.4g}" if isinstance(value, float) else f"{key:20s} {value}")
         print(f"{'achieved / gemm':20s} {result['achieved_gflops'] / result['gemm_gflops']:.2f}")
     if args.compare:
-        print(f"{'trainer / textbook':20s} {results['speedup']:.2f}")
+        ci = results["speedup_ci95"]
+        interval = f" (95% CI {ci[0]:.2f}-{ci[1]:.2f})" if ci else ""
+        print(f"{'trainer / textbook':20s} {results['speedup']:.2f}{interval}")
     return 0
 
 
