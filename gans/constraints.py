@@ -40,6 +40,6 @@ class WeightClipping(Constraint):
         params = [flat.parameter] if flat is not None else list(critic.parameters())
         torch._foreach_clamp_min_(params, -self.clip_value)
         torch._foreach_clamp_max_(params, self.clip_value)
-        # reshape: channels_last is no view
+        # one tensor to count over; reshape, as channels_last weights have no flat view
         weights = params[0] if flat is not None else torch.cat([p.reshape(-1) for p in params])
         return (weights.abs() == self.clip_value).sum() / weights.numel()

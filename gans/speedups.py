@@ -9,6 +9,7 @@ Outputs, gradients and updates equal the originals' bit for bit in float32, exce
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -42,17 +43,32 @@ class GatedLeakyReLU(nn.Module):
         return f"negative_slope={self.negative_slope}"
 
 
+def _replace_modules(
+    module: nn.Module, replacement: Callable[[nn.Module], nn.Module | None]
+) -> nn.Module:
+    """Replace (in place) every submodule for which ``replacement`` returns a module by that
+    module; look inside the others. Returns: ``module``."""
+    for name, child in module.named_children():
+        new = replacement(child)
+        if new is None:
+            _replace_modules(child, replacement)
+        else:
+            setattr(module, name, new)
+    return module
+
+
 def gate_activations(module: nn.Module) -> nn.Module:
     """Replace every ``nn.ReLU`` and ``nn.LeakyReLU`` inside ``module`` (in place) by a
     ``GatedLeakyReLU`` with the same slope. Returns: ``module``."""
-    for name, child in module.named_children():
+
+    def gated(child: nn.Module) -> nn.Module | None:
         if type(child) is nn.ReLU:
-            setattr(module, name, GatedLeakyReLU(0.0))
-        elif type(child) is nn.LeakyReLU:
-            setattr(module, name, GatedLeakyReLU(child.negative_slope))
-        else:
-            gate_activations(child)
-    return module
+            return GatedLeakyReLU(0.0)
+        if type(child) is nn.LeakyReLU:
+            return GatedLeakyReLU(child.negative_slope)
+        return None
+
+    return _replace_modules(module, gated)
 
 
 class SubpixelConvTranspose2d(nn.Module):
@@ -125,16 +141,12 @@ def subpixel_image_layers(module: nn.Module, max_channels: int = 3) -> nn.Module
     """Replace (in place) every size-doubling ``nn.ConvTranspose2d`` inside ``module`` with at
     most ``max_channels`` output channels (the layers that write an image) by a
     ``SubpixelConvTranspose2d``. Returns: ``module``."""
-    for name, child in module.named_children():
-        if (
-            type(child) is nn.ConvTranspose2d
-            and child.out_channels <= max_channels
-            and _doubles_size(child)
-        ):
-            setattr(module, name, SubpixelConvTranspose2d(child))
-        else:
-            subpixel_image_layers(child, max_channels)
-    return module
+
+    def subpixel(child: nn.Module) -> nn.Module | None:
+        writes_image = type(child) is nn.ConvTranspose2d and child.out_channels <= max_channels
+        return SubpixelConvTranspose2d(child) if writes_image and _doubles_size(child) else None
+
+    return _replace_modules(module, subpixel)
 
 
 class FlatParameters:

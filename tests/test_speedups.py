@@ -132,17 +132,22 @@ def test_flat_parameters_train_bit_for_bit_like_separate_ones(hparams, arch, sha
 
 
 def test_flat_parameters_take_back_values_assigned_with_data():
+    torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 1))
     flat = FlatParameters(net)
     weight = net[0].weight
     with torch.no_grad():
-        weight.data = weight.data.clamp(-0.01, 0.01)  # re-bound, as some WGAN ports clip
+        clipped = weight.clamp(-0.01, 0.01)
+        weight.data = clipped.clone()  # re-bound, as some WGAN ports clip
     assert weight.data_ptr() != flat.parameter.data_ptr()
     flat.zero_grad()
-    assert weight.data_ptr() == flat.parameter.data_ptr()
-    assert flat.parameter[: weight.numel()].abs().max() <= 0.01
-    net(torch.randn(2, 3)).sum().backward()
-    assert flat.parameter.grad[: weight.numel()].abs().sum() > 0
+    in_flat = flat.parameter[: weight.numel()].view_as(weight)
+    assert weight.data_ptr() == flat.parameter.data_ptr() and torch.equal(in_flat, clipped)
+    # and the gradient lands in the flat gradient, the one the optimizer reads
+    x = torch.randn(2, 3)
+    (expected,) = torch.autograd.grad(net(x).sum(), weight)
+    net(x).sum().backward()
+    assert torch.equal(flat.parameter.grad[: weight.numel()].view_as(weight), expected)
 
 
 def test_flat_parameters_refuse_mixed_dtypes():
