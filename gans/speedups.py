@@ -18,7 +18,7 @@ from torch import nn
 
 class GatedLeakyReLU(nn.Module):
     """LeakyReLU (ReLU when ``negative_slope`` is 0) computed as ``x * gate``, where the gate
-    (1 where x > 0, else the slope) is taken from the detached input.
+    (1 where x > 0, else the slope) is a constant of the graph: ``x > 0`` carries no gradient.
 
     Why: a gradient penalty differentiates the critic's input gradient, and that gradient passes
     through each activation's backward. The derivative of ``nn.LeakyReLU``'s backward with respect
@@ -36,8 +36,11 @@ class GatedLeakyReLU(nn.Module):
         self.negative_slope = negative_slope
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        positive = x > 0  # a comparison carries no gradient: the gate is a constant of the graph
+        if self.negative_slope == 0:
+            return x * positive  # the boolean gate as it is: two operations fewer per call
         # .to: where() of two Python numbers is float32; under autocast x may be bfloat16
-        return x * torch.where(x.detach() > 0, 1.0, self.negative_slope).to(x.dtype)
+        return x * torch.where(positive, 1.0, self.negative_slope).to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
@@ -94,30 +97,50 @@ class SubpixelConvTranspose2d(nn.Module):
         if not _doubles_size(conv):
             raise ValueError(f"{conv} does not double the spatial size with stride 2")
         self.weight, self.bias = conv.weight, conv.bias
-        k, p = conv.kernel_size[0], conv.padding[0]
-        # Output row 2i + a sums input rows i + e weighted by kernel row a + p - 2e; rows outside
-        # the kernel point at index k, a zero row appended in forward().
-        reach = max(abs(e) for a in (0, 1) for e in range(-k, k + 1) if 0 <= a + p - 2 * e < k)
-        taps = [
-            [a + p - 2 * e if 0 <= a + p - 2 * e < k else k for e in range(-reach, reach + 1)]
-            for a in (0, 1)
-        ]
-        self.padding = reach
-        self.register_buffer("taps", torch.tensor(taps), persistent=False)
+        taps, self.padding = _subpixel_taps(conv.kernel_size[0], conv.padding[0])
+        self.register_buffer("taps", taps, persistent=False)
 
     def extra_repr(self) -> str:
         c_in, c_out, k = self.weight.shape[:3]
         return f"{c_in}, {c_out}, kernel_size={k}, doubling the size"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c_in, c_out = self.weight.shape[:2]
-        t = self.taps
-        kernel = F.pad(self.weight, (0, 1, 0, 1))[:, :, t[:, None, :, None], t[None, :, None, :]]
-        # (c_in, c_out, row phase, column phase, taps, taps) -> channel c * 4 + 2 * row + column,
-        # the order pixel_shuffle reads
-        kernel = kernel.permute(1, 2, 3, 0, 4, 5).reshape(4 * c_out, c_in, *kernel.shape[-2:])
-        bias = None if self.bias is None else self.bias.repeat_interleave(4)
-        return F.pixel_shuffle(F.conv2d(x, kernel, bias, padding=self.padding), 2)
+        return _subpixel_conv_transpose(x, self.weight, self.bias, self.taps, self.padding)
+
+
+def _subpixel_taps(kernel_size: int, padding: int) -> tuple[torch.Tensor, int]:
+    """For a size-doubling stride-2 transposed convolution: which kernel row (or column) each of
+    the sub-kernels' taps reads, per output phase, and the sub-kernels' padding."""
+    k, p = kernel_size, padding
+    # Output row 2i + a sums input rows i + e weighted by kernel row a + p - 2e; rows outside
+    # the kernel point at index k, a zero row appended in _subpixel_conv_transpose().
+    reach = max(abs(e) for a in (0, 1) for e in range(-k, k + 1) if 0 <= a + p - 2 * e < k)
+    taps = [
+        [a + p - 2 * e if 0 <= a + p - 2 * e < k else k for e in range(-reach, reach + 1)]
+        for a in (0, 1)
+    ]
+    return torch.tensor(taps), reach
+
+
+def _subpixel_conv_transpose(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, taps: torch.Tensor, padding
+) -> torch.Tensor:
+    """The size-doubling stride-2 transposed convolution of ``x`` with ``weight`` (c_in, c_out,
+    k, k), as one convolution into 4 x c_out channels and a pixel shuffle."""
+    c_in, c_out = weight.shape[:2]
+    t = taps
+    kernel = F.pad(weight, (0, 1, 0, 1))[:, :, t[:, None, :, None], t[None, :, None, :]]
+    # (c_in, c_out, row phase, column phase, taps, taps) -> channel c * 4 + 2 * row + column,
+    # the order pixel_shuffle reads
+    kernel = kernel.permute(1, 2, 3, 0, 4, 5).reshape(4 * c_out, c_in, *kernel.shape[-2:])
+    bias = None if bias is None else bias.repeat_interleave(4)
+    phases = F.conv2d(x, kernel, bias, padding=padding)
+    if c_out == 1:
+        # pixel_shuffle is 7-10% faster from the contiguous layout than from channels_last, and
+        # into one channel both layouts are the same. Into RGB the next convolution would then
+        # reorder the image: 13% slower in all (docs/performance.md).
+        phases = phases.contiguous()
+    return F.pixel_shuffle(phases, 2)
 
 
 def _doubles_size(conv: nn.ConvTranspose2d) -> bool:
@@ -145,6 +168,100 @@ def subpixel_image_layers(module: nn.Module, max_channels: int = 3) -> nn.Module
     def subpixel(child: nn.Module) -> nn.Module | None:
         writes_image = type(child) is nn.ConvTranspose2d and child.out_channels <= max_channels
         return SubpixelConvTranspose2d(child) if writes_image and _doubles_size(child) else None
+
+    return _replace_modules(module, subpixel)
+
+
+class SubpixelGradientConv2d(nn.Module):
+    """A stride-2 ``nn.Conv2d`` that halves an even spatial size (as the first layer of the dcgan
+    critics does), with the gradient to its input computed as a ``SubpixelConvTranspose2d`` would:
+    that gradient is the transposed convolution of the output gradient with the same weight.
+
+    Why: the generator step sends the gradient back through the critic to the generated images,
+    and for the layer that reads them oneDNN runs that slow transposed convolution into an image's
+    few channels. The forward and the weight and bias gradients are the ordinary ones.
+
+    Training differentiates it once. Under a gradient penalty the critic's backward is itself
+    differentiated, and this layer could not tell that the penalty wants only its input gradient:
+    it would compute its weight gradient for nothing, so ``subpixel_image_gradients`` is for
+    critics trained without one. Outputs are the ``nn.Conv2d``'s; the input gradient equals its
+    up to float rounding.
+    """
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        if not _halves_size(conv):
+            raise ValueError(f"{conv} does not halve the spatial size with stride 2")
+        self.weight, self.bias = conv.weight, conv.bias
+        k, p = conv.kernel_size[0], conv.padding[0]
+        self.padding = p
+        taps, self.transposed_padding = _subpixel_taps(k, p)
+        self.register_buffer("taps", taps, persistent=False)
+
+    def extra_repr(self) -> str:
+        c_out, c_in, k = self.weight.shape[:3]
+        return f"{c_in}, {c_out}, kernel_size={k}, halving the size"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Without an input gradient (the critic's own step) the ordinary backward is used: it is
+        # the faster one for the weight and bias gradients. An odd size would leave the sub-pixel
+        # gradient one row or column short, and under autocast the backward would get a bfloat16
+        # gradient and float32 weights.
+        even = x.shape[-1] % 2 == 0 and x.shape[-2] % 2 == 0
+        if x.requires_grad and even and not torch.is_autocast_enabled(x.device.type):
+            return _Conv2dSubpixelInputGradient.apply(x, self.weight, self.bias, self)
+        return F.conv2d(x, self.weight, self.bias, stride=2, padding=self.padding)
+
+
+class _Conv2dSubpixelInputGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, layer: SubpixelGradientConv2d):
+        ctx.save_for_backward(x, weight)
+        ctx.layer = layer
+        return F.conv2d(x, weight, bias, stride=2, padding=layer.padding)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        layer = ctx.layer
+        grad_x = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_x = _subpixel_conv_transpose(
+                grad, weight, None, layer.taps, layer.transposed_padding
+            )
+        if ctx.needs_input_grad[1]:
+            grad_weight = torch.nn.grad.conv2d_weight(
+                x, weight.shape, grad, stride=2, padding=layer.padding
+            )
+        if ctx.needs_input_grad[2]:
+            grad_bias = grad.sum((0, 2, 3))
+        return grad_x, grad_weight, grad_bias, None
+
+
+def _halves_size(conv: nn.Conv2d) -> bool:
+    """Whether ``conv`` maps an even size H to H / 2, so that its input gradient is a
+    size-doubling transposed convolution."""
+    if isinstance(conv.padding, str):  # "valid" or "same"
+        return False
+    (k, k2), (s, s2), (p, p2) = conv.kernel_size, conv.stride, conv.padding
+    return (
+        (k, s, p) == (k2, s2, p2)
+        and s == 2
+        and k - 2 * p in (1, 2)  # (H + 2p - k) // 2 + 1 == H / 2 for even H
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
+        and conv.padding_mode == "zeros"
+    )
+
+
+def subpixel_image_gradients(module: nn.Module, max_channels: int = 3) -> nn.Module:
+    """Replace (in place) every size-halving ``nn.Conv2d`` inside ``module`` with at most
+    ``max_channels`` input channels (the layers that read an image) by a
+    ``SubpixelGradientConv2d``. Returns: ``module``."""
+
+    def subpixel(child: nn.Module) -> nn.Module | None:
+        reads_image = type(child) is nn.Conv2d and child.in_channels <= max_channels
+        return SubpixelGradientConv2d(child) if reads_image and _halves_size(child) else None
 
     return _replace_modules(module, subpixel)
 

@@ -23,7 +23,12 @@ from tqdm.auto import tqdm
 from gans.data import Dataset, load_dataset
 from gans.hyperparameters import ConfigError
 from gans.models import ARCHITECTURES, build_models
-from gans.speedups import FlatParameters, gate_activations, subpixel_image_layers
+from gans.speedups import (
+    FlatParameters,
+    gate_activations,
+    subpixel_image_gradients,
+    subpixel_image_layers,
+)
 from gans.storage import save_atomically
 from gans.strategies import STRATEGIES, StrategyError, make_strategy
 
@@ -142,8 +147,11 @@ class Trainer:
             )
         if self.device.type == "cpu":
             # oneDNN's transposed convolution into an image's few channels is slow; as an ordinary
-            # convolution and a pixel shuffle it is 2-3x faster (gans/speedups.py).
+            # convolution and a pixel shuffle it is 2-3x faster (gans/speedups.py). The generator
+            # writes images with one, and the critic's input gradient to them is one.
             generator = subpixel_image_layers(generator)
+            if self.strategy.penalty is None:
+                critic = subpixel_image_gradients(critic)
         if self.strategy.penalty is not None:
             # The penalty's double backward would otherwise send a pass of zeros back through the
             # critic (gans/speedups.py); the outputs and gradients are the same. Without a penalty

@@ -12,7 +12,9 @@ from gans.speedups import (
     FlatParameters,
     GatedLeakyReLU,
     SubpixelConvTranspose2d,
+    SubpixelGradientConv2d,
     gate_activations,
+    subpixel_image_gradients,
     subpixel_image_layers,
 )
 
@@ -198,3 +200,80 @@ def test_subpixel_image_layers_swaps_only_the_layers_that_write_an_image():
     assert list(generator.state_dict()) == keys
     with pytest.raises(ValueError, match="does not double"):
         SubpixelConvTranspose2d(nn.ConvTranspose2d(4, 1, 5, stride=2, padding=2))
+
+
+def _conv_pair(c_in, c_out, kernel, padding, dtype=torch.float32):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(c_in, c_out, kernel, stride=2, padding=padding).to(dtype)
+    conv = conv.to(memory_format=torch.channels_last)
+    return conv, SubpixelGradientConv2d(copy.deepcopy(conv))
+
+
+@pytest.mark.parametrize(
+    ("c_in", "c_out", "kernel", "padding"),
+    [
+        (1, 16, 5, 2),  # dcgan28's first critic layer
+        (3, 8, 5, 2),  # dcgan32's, RGB
+        (3, 6, 4, 1),  # the DCGAN paper's 4x4 kernels
+        (2, 5, 3, 1),
+    ],
+)
+def test_subpixel_gradient_convolution_equals_the_convolution(c_in, c_out, kernel, padding):
+    conv, subpixel = _conv_pair(c_in, c_out, kernel, padding)
+    x = torch.randn(4, c_in, 14, 18).contiguous(memory_format=torch.channels_last)
+    outputs, grads = [], []
+    for net in (conv, subpixel):
+        x_ = x.clone().requires_grad_(True)
+        out = net(x_)
+        out.backward(torch.linspace(-1, 1, out.numel()).view_as(out))
+        outputs.append(out)
+        grads.append([x_.grad, *(p.grad for p in net.parameters())])
+    assert torch.equal(outputs[1], outputs[0])
+    assert outputs[1].shape == (4, c_out, 7, 9)
+    # The input gradient adds the same products in another order: equal up to float32 rounding.
+    for got, expected in zip(grads[1], grads[0]):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    assert list(subpixel.state_dict()) == list(conv.state_dict())
+
+
+def test_subpixel_gradient_convolution_without_input_gradient_is_the_ordinary_one():
+    # The critic's own step: no gradient to the data, so the weight and bias gradients come from
+    # the ordinary backward, bit for bit.
+    conv, subpixel = _conv_pair(1, 16, 5, 2)
+    x = torch.randn(8, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    for net in (conv, subpixel):
+        net(x).square().sum().backward()
+    for got, expected in zip(subpixel.parameters(), conv.parameters()):
+        assert torch.equal(got.grad, expected.grad)
+
+
+def test_subpixel_gradient_convolution_can_be_differentiated_twice():
+    # A plugin's loss may differentiate the input gradient again (as a gradient penalty does).
+    _, subpixel = _conv_pair(2, 3, 5, 2, dtype=torch.float64)
+    x = torch.randn(2, 2, 6, 8, dtype=torch.float64, requires_grad=True)
+    inputs = (x, subpixel.weight, subpixel.bias)
+    assert torch.autograd.gradcheck(lambda x, w, b: subpixel(x), inputs)
+    assert torch.autograd.gradgradcheck(lambda x, w, b: subpixel(x), inputs)
+
+
+def test_subpixel_gradient_convolution_of_an_odd_size_is_the_ordinary_one():
+    conv, subpixel = _conv_pair(1, 4, 5, 2)
+    x = torch.randn(2, 1, 7, 9)
+    grads = []
+    for net in (conv, subpixel):
+        x_ = x.clone().requires_grad_(True)
+        net(x_).sum().backward()
+        grads.append(x_.grad)
+    assert grads[1].shape == (2, 1, 7, 9)
+    assert torch.equal(grads[1], grads[0])
+
+
+def test_subpixel_image_gradients_swaps_only_the_layer_that_reads_an_image():
+    critic_net = critic("dcgan28", (3, 28, 28))
+    keys = list(critic_net.state_dict())
+    subpixel_image_gradients(critic_net)
+    swapped = [type(m) for m in critic_net.modules() if "Conv" in type(m).__name__]
+    assert swapped == [SubpixelGradientConv2d, nn.Conv2d, nn.Conv2d]
+    assert list(critic_net.state_dict()) == keys
+    with pytest.raises(ValueError, match="does not halve"):
+        SubpixelGradientConv2d(nn.Conv2d(1, 4, 5, stride=1, padding=2))

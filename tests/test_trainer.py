@@ -298,3 +298,21 @@ def test_the_heldout_critic_loss_runs_at_the_training_precision():
     losses = [t.heldout_critic_loss() for t in (fp32, bf16)]
     assert losses[0] != losses[1]
     torch.testing.assert_close(losses[1], losses[0], rtol=0.1, atol=1e-3)
+
+
+def test_the_trainer_applies_the_speedups_that_fit_the_strategy():
+    from gans.speedups import GatedLeakyReLU, SubpixelConvTranspose2d, SubpixelGradientConv2d
+
+    def layers(module):
+        return {type(m) for m in module.modules()}
+
+    gan, wgan_gp = (trainer(image_config(strategy=s)) for s in ("gan", "wgan-gp"))
+    for t in (gan, wgan_gp):
+        assert SubpixelConvTranspose2d in layers(t.generator)
+    # The sub-pixel input gradient only without a penalty, the gates only with one.
+    assert SubpixelGradientConv2d in layers(gan.critic)
+    assert GatedLeakyReLU not in layers(gan.critic)
+    assert SubpixelGradientConv2d not in layers(wgan_gp.critic)
+    assert GatedLeakyReLU in layers(wgan_gp.critic)
+    bf16 = trainer(image_config(strategy="gan", precision="bf16"))
+    assert bf16.train() == DONE
