@@ -2,8 +2,9 @@
 
 ``gans.models`` defines the networks as the papers write them; the trainer applies these rewrites
 to its own copies. They add no parameters, so the networks' state dicts and run ids are unchanged.
-Outputs, gradients and updates equal the originals' bit for bit in float32, except those of
-``SubpixelConvTranspose2d``, which adds the same products in another order (tests/test_speedups.py).
+Outputs, gradients and updates equal the originals' bit for bit in float32, except the outputs
+and gradients of ``SubpixelConvTranspose2d`` and the input gradient of ``SubpixelGradientConv2d``,
+which add the same products in another order (tests/test_speedups.py).
 """
 
 from __future__ import annotations
