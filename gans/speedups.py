@@ -194,9 +194,8 @@ class SubpixelGradientConv2d(nn.Module):
         if not _halves_size(conv):
             raise ValueError(f"{conv} does not halve the spatial size with stride 2")
         self.weight, self.bias = conv.weight, conv.bias
-        k, p = conv.kernel_size[0], conv.padding[0]
-        self.padding = p
-        taps, self.transposed_padding = _subpixel_taps(k, p)
+        self.padding = conv.padding[0]
+        taps, self.subpixel_padding = _subpixel_taps(conv.kernel_size[0], self.padding)
         self.register_buffer("taps", taps, persistent=False)
 
     def extra_repr(self) -> str:
@@ -228,7 +227,7 @@ class _Conv2dSubpixelInputGradient(torch.autograd.Function):
         grad_x = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
             grad_x = _subpixel_conv_transpose(
-                grad, weight, None, layer.taps, layer.transposed_padding
+                grad, weight, None, layer.taps, layer.subpixel_padding
             )
         if ctx.needs_input_grad[1]:
             grad_weight = torch.nn.grad.conv2d_weight(

@@ -148,8 +148,9 @@ class Trainer:
             )
         if self.device.type == "cpu":
             # oneDNN's transposed convolution into an image's few channels is slow; as an ordinary
-            # convolution and a pixel shuffle it is 2-3x faster (gans/speedups.py). The generator
-            # writes images with one, and the critic's input gradient to them is one.
+            # convolution and a pixel shuffle it is 2-3x faster (gans/speedups.py). The generator's
+            # last layer is one, and so is the gradient of the critic's first layer to the images
+            # in the generator step (rewritten without a penalty only: SubpixelGradientConv2d).
             generator = subpixel_image_layers(generator)
             if self.strategy.penalty is None:
                 critic = subpixel_image_gradients(critic)
