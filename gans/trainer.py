@@ -160,6 +160,9 @@ class Trainer:
             # the gates would only cost time.
             critic = gate_activations(critic)
         self.generator, self.critic = generator.to(self.device), critic.to(self.device)
+        self._generator_batchnorm = any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.generator.modules()
+        )
         # Each network's parameters live in one flat tensor, and so do their gradients: the
         # optimizer and the constraint then update one tensor per step (gans/speedups.py).
         self.generator_flat = FlatParameters(self.generator)
@@ -230,12 +233,13 @@ class Trainer:
         with self._mixed_precision():
             return self.strategy.loss.generator_loss(self._scores(self.generator(noise)).float())
 
-    def critic_step(self) -> torch.Tensor:
-        """One critic update. Returns: the curve values of the step, on the device (no sync)."""
+    def critic_step(self, fake: torch.Tensor | None = None) -> torch.Tensor:
+        """One critic update, against ``fake`` or else a batch generated now. Returns: the curve
+        values of the step, on the device (no sync)."""
         batch = self.config.batch_size
         real = self.data.batch(batch, self.rng)
-        with torch.no_grad(), self._mixed_precision():
-            fake = self.generator(self._noise(batch, self.rng)).float()
+        if fake is None:
+            fake = self._generated(batch)
         loss, total, penalty, grad_norm = self._critic_objective(real, fake)
         self.critic_flat.zero_grad()
         total.backward()
@@ -246,6 +250,23 @@ class Trainer:
         loss = loss.detach()
         w_estimate = -loss if self.strategy.loss.estimates_wasserstein else self._nan
         return torch.stack([loss, w_estimate, penalty, grad_norm, active.float()])
+
+    def _generated(self, n: int) -> torch.Tensor:
+        with torch.no_grad(), self._mixed_precision():
+            return self.generator(self._noise(n, self.rng)).float()
+
+    def _critic_steps(self) -> torch.Tensor:
+        """The n_critic critic steps of one generator iteration. Returns: their curve values.
+
+        The generator does not change during them, so its batches for all of them come from one
+        call, which costs less than n_critic calls. Not with batch norm in the generator: its
+        statistics would then be those of the larger batch.
+        """
+        n, batch = self.hparams.n_critic, self.config.batch_size
+        if n == 1 or self._generator_batchnorm:
+            return torch.stack([self.critic_step() for _ in range(n)])
+        fakes = self._generated(n * batch).split(batch)
+        return torch.stack([self.critic_step(fake) for fake in fakes])
 
     def generator_step(self) -> torch.Tensor:
         """One generator update. Returns: the generator loss, on the device (no sync)."""
@@ -331,9 +352,7 @@ class Trainer:
         try:
             while self.status == RUNNING and self.gen_iter < until:
                 start = time.perf_counter()
-                critic_rows = torch.stack(
-                    [self.critic_step() for _ in range(self.hparams.n_critic)]
-                )
+                critic_rows = self._critic_steps()
                 g_loss = self.generator_step()
                 for scheduler in self.schedulers:
                     scheduler.step()

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gans import DIVERGED, DONE, RUNNING, ConfigError, RegistryError, TrainConfig, Trainer
-from gans.data import load_dataset
+from gans.data import Dataset, load_dataset
 
 TOY = load_dataset("25gaussians")
 DIGITS = load_dataset("mnist-5k")
@@ -316,3 +316,31 @@ def test_the_trainer_applies_the_speedups_that_fit_the_strategy():
     assert GatedLeakyReLU in layers(wgan_gp.critic)
     bf16 = trainer(image_config(strategy="gan", precision="bf16"))
     assert bf16.train() == DONE
+
+
+@pytest.mark.parametrize(
+    ("make_config", "strategy"),
+    [(toy_config, "wgan-gp"), (image_config, "wgan"), (image_config, "gan")],
+)
+def test_the_critic_steps_of_an_iteration_share_one_generator_call(make_config, strategy):
+    t = trainer(make_config(strategy=strategy))
+    batches = []
+    t.generator.register_forward_hook(lambda module, args, out: batches.append(len(out)))
+    t.train(until=1)
+    batches = batches[-2:]  # before them, check_strategy's call on 8 samples
+    # One call for the n_critic critic steps, one for the generator step.
+    assert batches == [t.config.batch_size * t.hparams.n_critic, t.config.batch_size]
+
+
+def test_a_generator_with_batch_norm_is_called_once_per_critic_step():
+    # Its batch statistics would change with a batch five times larger.
+    images = torch.rand(40, 3, 32, 32) * 2 - 1
+    data = Dataset("random-32", "image", images[:32], images[32:])
+    config = TrainConfig(
+        strategy="wgan", dataset="random-32", arch="dcgan32", width=4, batch_size=4, gen_iters=1
+    )
+    t = Trainer(config, data=data, progress=False)
+    batches = []
+    t.generator.register_forward_hook(lambda module, args, out: batches.append(len(out)))
+    t.train()
+    assert batches[-6:] == [4] * 6
