@@ -252,6 +252,7 @@ class Trainer:
         return torch.stack([loss, w_estimate, penalty, grad_norm, active.float()])
 
     def _generated(self, n: int) -> torch.Tensor:
+        """``n`` samples of the generator as it is now, outside the graph (for the critic)."""
         with torch.no_grad(), self._mixed_precision():
             return self.generator(self._noise(n, self.rng)).float()
 
