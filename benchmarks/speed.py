@@ -159,9 +159,9 @@ def measure(
         }
     if len(loops) == 2:
         first, second = (rates[loop] for loop in loops)
-        ratios = np.array([a / b for a, b in zip(first, second)])
-        results["speedup"] = float(np.median(ratios))
-        low, high = bootstrap_ci((ratios,), np.median)
+        ratios = [a / b for a, b in zip(first, second)]
+        results["speedup"] = statistics.median(ratios)
+        low, high = bootstrap_ci((np.array(ratios),), np.median)
         results["speedup_ci95"] = None if np.isnan(low) else [low, high]
     return results
 

@@ -124,7 +124,11 @@ def _subpixel_taps(kernel_size: int, padding: int) -> tuple[torch.Tensor, int]:
 
 
 def _subpixel_conv_transpose(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, taps: torch.Tensor, padding
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    taps: torch.Tensor,
+    padding: int,
 ) -> torch.Tensor:
     """The size-doubling stride-2 transposed convolution of ``x`` with ``weight`` (c_in, c_out,
     k, k), as one convolution into 4 x c_out channels and a pixel shuffle."""

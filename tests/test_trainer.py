@@ -327,7 +327,7 @@ def test_the_critic_steps_of_an_iteration_share_one_generator_call(make_config, 
     batches = []
     t.generator.register_forward_hook(lambda module, args, out: batches.append(len(out)))
     t.train(until=1)
-    batches = batches[-2:]  # before them, check_strategy's call on 8 samples
+    batches = batches[-2:]  # before them, check_strategy's call on at most 16 samples
     # One call for the n_critic critic steps, one for the generator step.
     assert batches == [t.config.batch_size * t.hparams.n_critic, t.config.batch_size]
 
