@@ -24,7 +24,7 @@ def critic(arch, shape):
     return build_models(arch, ARCHITECTURES.get(arch).config(shape, width=8))[1]
 
 
-@pytest.mark.parametrize("slope", [0.0, 0.2])
+@pytest.mark.parametrize("slope", [0.0, 0.2, 1.5, -0.1])
 def test_gated_activation_equals_leaky_relu_bit_for_bit(slope):
     x = torch.randn(1000) * 10.0 ** torch.randint(-30, 3, (1000,))
     x[:3] = torch.tensor([0.0, -0.0, -1e-40])  # zero, negative zero and a denormal
