@@ -19,10 +19,11 @@ plugin-example: $(INSTALLED)
 	$(PYTHON) -m pip install --quiet --editable $(EXAMPLE)
 	$(PYTHON) -m pytest $(EXAMPLE)/tests
 	$(PYTHON) -m benchmarks.run --suite $(EXAMPLE)/tiny-suite.toml --out results/plugin-example \
-		--fresh
+		--reports results/plugin-example/report --fresh
 	$(PYTHON) -c "import pandas as pd; runs = pd.read_parquet('results/plugin-example/tiny-suite/runs.parquet'); \
 		assert (runs.status == 'done').all() and runs.strategy.value_counts()['wgan-lp'] == 2, runs; \
-		assert 'wgan-lp' in open('reports/tiny-suite/README.md').read(); print('wgan-lp benchmarked')"
+		assert 'wgan-lp' in open('results/plugin-example/report/README.md').read(); \
+		print('wgan-lp benchmarked')"
 
 # The benchmarks and the speed command once each, CI-sized: they run, they are not timed here.
 bench-smoke: $(INSTALLED)

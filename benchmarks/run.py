@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
-import importlib
 import importlib.util
 import shutil
 import sys
@@ -83,6 +82,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--fresh", action="store_true", help="delete the selected runs and start over")
     p.add_argument("--no-report", action="store_true", help="do not write the report")
+    p.add_argument("--reports", type=Path, help="report directory (default: reports/<suite>)")
     p.add_argument("--tensorboard", type=Path, help="also write TensorBoard scalars here")
     return p.parse_args(argv)
 
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = [row for row in rows if row["status"] == FAILED]
     _print_summary(rows, failed, suite_dir)
     if not args.no_report:
-        _report(suite_dir)
+        _report(suite_dir, args.reports)
     return 1 if failed else 0
 
 
@@ -257,10 +257,10 @@ def _print_summary(rows, failed, suite_dir: Path) -> None:
         )
 
 
-def _report(suite_dir: Path) -> None:
-    # benchmarks.report arrives with the report issue; until then there is nothing to write.
-    if importlib.util.find_spec("benchmarks.report") is not None:
-        importlib.import_module("benchmarks.report").main([str(suite_dir)])
+def _report(suite_dir: Path, reports: Path | None) -> None:
+    from benchmarks import report  # matplotlib and seaborn load only when a report is written
+
+    report.main([str(suite_dir)] + ([] if reports is None else ["--out", str(reports)]))
 
 
 if __name__ == "__main__":

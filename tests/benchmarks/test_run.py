@@ -146,6 +146,16 @@ def test_rerunning_a_finished_suite_retrains_nothing(finished, tmp_path):
         pd.testing.assert_frame_equal(table(suite_dir, name), frame)
 
 
+def test_the_report_goes_where_reports_says(finished, tmp_path, monkeypatch):
+    suite, out = copy_of(finished, tmp_path)
+    monkeypatch.chdir(tmp_path)  # the default report directory would be ./reports/tiny
+    args = ["--suite", str(suite), "--out", str(out), "--workers", "1", "--reports", "rep"]
+    assert main(args) == 0
+    assert "gan" in (tmp_path / "rep" / "README.md").read_text()
+    assert (tmp_path / "rep" / "index.html").stat().st_size > 0
+    assert not (tmp_path / "reports").exists()
+
+
 def test_a_changed_config_is_a_new_run_and_fresh_redoes_the_selected_runs(finished, tmp_path):
     suite, out = copy_of(finished, tmp_path)
     suite_dir = out / "tiny"
