@@ -143,14 +143,14 @@ def _load_datasets(names: tuple[str, ...], data_root) -> dict[str, gans.Dataset]
     return datasets
 
 
-def _writable(directory: Path) -> None:
+def _writable(directory: Path, option: str) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
         probe = directory / ".write-test"
         probe.write_text("")
         probe.unlink()
     except OSError as error:
-        raise InputError(f"--out: cannot write to {directory}: {error.strerror}") from None
+        raise InputError(f"{option}: cannot write to {directory}: {error.strerror}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         workers = _workers(args.workers, device, len(specs))
         datasets = _load_datasets(names, args.data_root)
         suite_dir = (args.out / suite.name).resolve()
-        _writable(suite_dir)
+        if args.reports is not None and not args.no_report:
+            _writable(args.reports, "--reports")
+        _writable(suite_dir, "--out")
     except (InputError, SuiteError, gans.RegistryError, gans.ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -378,6 +378,17 @@ def test_an_unwritable_out_is_bad_input(tmp_path, capsys):
     assert (tmp_path / "file").read_text() == "not a directory"
 
 
+def test_an_unwritable_reports_directory_is_bad_input_before_any_run(tmp_path, capsys):
+    suite = tiny_suite(tmp_path / "suite")
+    (tmp_path / "file").write_text("not a directory")
+    target = tmp_path / "file" / "report"
+    args = ["--suite", str(suite), "--out", str(tmp_path / "out"), "--reports", str(target)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: --reports: cannot write to {target}: Not a directory\n"
+    assert not (tmp_path / "out").exists()  # nothing was started
+
+
 def test_a_missing_image_dataset_says_how_to_get_it_before_any_run(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(MNIST, "mirrors", ["http://127.0.0.1:9/"])  # no download, even online
     empty = tmp_path / "data"
