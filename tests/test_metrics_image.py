@@ -8,16 +8,19 @@ import math
 
 import pytest
 import torch
+from torch_fidelity import metric_kid
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torch_fidelity.registry import DATASETS_REGISTRY
 
 import gans.feature_extractor_classifier as classifier_module
+import gans.metrics_image as metrics_image
 from gans.data import load_dataset
 from gans.feature_extractor_classifier import classifier_extractor
 from gans.metrics import CLASSIFIER_ACCURACY, FID, IS, IS_STD, KID, KID_STD, PRECISION, RECALL
 from gans.metrics_image import (
     INCEPTION,
     INCEPTION_WEIGHTS_ENV,
+    KID_WHOLE_SETS,
     evaluate_images,
 )
 
@@ -107,6 +110,30 @@ def test_small_sample_counts_and_real_precision_recall(mnist, cache_dir, classif
     assert abs(by_metric[KID]) < by_metric[KID_STD]
 
 
+def test_kid_of_whole_sample_sets_is_computed_once(mnist, cache_dir, classifier, monkeypatch):
+    real = dataclasses.replace(mnist, test=shuffled(mnist.test)[:400])
+    fakes = shuffled(mnist.train)[:400]
+    kwargs = dict(real=real, n_fake=400, metrics=("kid",), cache_dir=cache_dir)
+    subsets = []  # torch-fidelity's own kernel MMD, counted
+    kernel_mmd = metric_kid.kernel_mmd
+    monkeypatch.setattr(
+        metric_kid, "kernel_mmd", lambda *a, **k: subsets.append(1) or kernel_mmd(*a, **k)
+    )
+    once = {row.metric: row for row in evaluate_images(fakes, **kwargs)}
+    assert len(subsets) == 1
+    assert math.isnan(once[KID_STD].value) and once[KID_STD].unavailable == KID_WHOLE_SETS
+    assert once[KID].unavailable is None
+    # torch-fidelity's 100 subsets of 400 out of 400 are the whole sets in other orders: the same
+    # value (measured -0.754), with a spread of rounding noise (measured 2.4e-5, where subsets that
+    # differ spread by about 5: see the test above).
+    monkeypatch.setattr(metrics_image, "_kid_subsets", lambda n_real, n_fake: 100)
+    hundred = values(evaluate_images(fakes, **kwargs))
+    assert len(subsets) == 101
+    assert once[KID].value == pytest.approx(hundred[KID], abs=1e-3)
+    assert once[KID].value == pytest.approx(-0.754, abs=0.01)
+    assert 0.0 <= hundred[KID_STD] < 1e-3
+
+
 def test_real_statistics_are_computed_once(mnist, cache_dir, classifier, monkeypatch):
     real = dataclasses.replace(mnist, test=shuffled(mnist.test)[:300])
     fakes = shuffled(mnist.test, seed=1)[:300]
@@ -160,6 +187,9 @@ def test_inception_runs_on_grayscale_digits(mnist, cache_dir, random_inception_w
         inception_weights=random_inception_weights,
     )
     assert [row.metric for row in rows] == [FID, IS, IS_STD, KID, KID_STD, PRECISION, RECALL]
+    # 30 fakes against 30 reals: KID once on the whole sets, so no spread over subsets
+    spread = rows.pop(4)
+    assert math.isnan(spread.value) and spread.unavailable == KID_WHOLE_SETS
     assert all(math.isfinite(row.value) and row.unavailable is None for row in rows)
     assert all(
         row.feature_extractor == INCEPTION and (row.n_real, row.n_fake) == (30, 30) for row in rows
