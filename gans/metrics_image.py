@@ -171,6 +171,7 @@ def evaluate_images(
             cache_root=str(cache_root / "fidelity_cache" / f"inception-{_file_hash(weights)[:12]}"),
         )
 
+    kid_subsets = _kid_subsets(n_real, n_fake)
     results = torch_fidelity.calculate_metrics(
         input1=_UInt8Images(_to_uint8(_draw(generate, n_fake), rgb)),
         input2=_register_real(real, split, real_images, rgb),
@@ -180,7 +181,7 @@ def evaluate_images(
         prc=PRC in metrics,
         feature_extractor=name,
         kid_subset_size=min(KID_MAX_SUBSET, n_real, n_fake),
-        kid_subsets=_kid_subsets(n_real, n_fake),
+        kid_subsets=kid_subsets,
         rng_seed=eval_seed,
         cuda=torch.device(device).type == "cuda",
         # Worker processes only add start-up cost for images already in memory.
@@ -191,7 +192,7 @@ def evaluate_images(
         **options,
     )
     rows = [row(m, float(results[key]), name) for r in metrics for m, key in _ROWS[r]]
-    if _kid_subsets(n_real, n_fake) == 1:
+    if kid_subsets == 1:
         rows = [
             row(KID_STD, math.nan, name, KID_WHOLE_SETS) if r.metric == KID_STD else r for r in rows
         ]
