@@ -16,13 +16,17 @@ import torch
 
 import gans
 from benchmarks.store import DONE_MARKER, read_done, write_json, write_table
-from benchmarks.suites import RunSpec
+from benchmarks.suites import EvalPlan, RunSpec
 from gans.metrics_image import INCEPTION
 from gans.metrics_toy import critic_surface, data_square
 
 INTERMEDIATE_METRICS = ("kid", "fid")  # cheap enough to run along the way
 FAILED = "failed"
 INCEPTION_SUFFIX = "_inception"  # final-metric columns from Inception features: never mixed
+# Evaluation stages: along the way (the intermediate plan, from iteration 0 on), the untrained
+# generator at iteration 0 and the trained one at the end (both the final plan).
+INTERMEDIATE, INITIAL, FINAL = "intermediate", "initial", "final"
+REAL_DATA = "real data"  # the reference column of the real-data floor's rows
 
 
 def run_row(spec: RunSpec) -> dict[str, Any]:
@@ -105,13 +109,19 @@ def _train_and_evaluate(spec, run_dir, trainer, data_root, inception_weights, te
         _log(run_dir, f"resumed at generator iteration {trainer.gen_iter}")
     else:
         _log(run_dir, f"started on {trainer.device}")
+        # The untrained generator, so curves start at iteration 0 and the final numbers can be read
+        # against where training began. Evaluation draws its own noise: training is unchanged.
+        for stage in (INTERMEDIATE, INITIAL):
+            evaluator.evaluate(stage)
+            _log(run_dir, evaluator.summary())
+        _save_samples(trainer, run_dir)
     board = _TensorBoard(tensorboard_dir, spec) if tensorboard_dir else None
     while trainer.status == gans.RUNNING:
         every = spec.eval.every
         trainer.train(until=(trainer.gen_iter // every + 1) * every)
         out_of_time = spec.seconds is not None and trainer.elapsed_s >= spec.seconds
         if trainer.status == gans.RUNNING and not out_of_time:
-            evaluator.evaluate(final=False)
+            evaluator.evaluate(INTERMEDIATE)
             _save_samples(trainer, run_dir)
             _log(run_dir, evaluator.summary())
         if out_of_time and trainer.status == gans.RUNNING:
@@ -125,11 +135,11 @@ def _train_and_evaluate(spec, run_dir, trainer, data_root, inception_weights, te
         if board:
             board.write(trainer.curves, evaluator.rows)
     if trainer.status == gans.DONE:
-        evaluator.evaluate(final=True)
+        evaluator.evaluate(FINAL)
         _save_samples(trainer, run_dir)
         if trainer.data.kind == "points":
             _save_toy_views(trainer, run_dir, spec.eval.final_samples)
-        _log(run_dir, "final " + evaluator.summary())
+        _log(run_dir, evaluator.summary())
     if board:
         board.write(trainer.curves, evaluator.rows)
         board.close()
@@ -161,49 +171,81 @@ def _train_and_evaluate(spec, run_dir, trainer, data_root, inception_weights, te
     return row
 
 
+def evaluation_calls(plan: EvalPlan, kind: str, stage: str) -> list[tuple[int, dict[str, Any]]]:
+    """The ``(n_fake, options)`` of each ``gans.evaluate`` call of one evaluation at ``stage``:
+    the intermediate plan (cheap metrics), or the final plan (initial and final stages: every
+    metric, once per image feature extractor)."""
+    if stage == INTERMEDIATE:
+        metrics = {"metrics": INTERMEDIATE_METRICS} if kind == "image" else {}
+        return [(plan.intermediate_samples, metrics)]
+    if kind != "image":
+        return [(plan.final_samples, {})]
+    return [(plan.final_samples, {"extractor": extractor}) for extractor in plan.extractors]
+
+
+def image_options(spec: RunSpec, kind: str, data_root, inception_weights) -> dict[str, Any]:
+    """The options every image evaluation of ``spec``'s run passes to ``gans.evaluate``."""
+    if kind != "image":
+        return {}
+    options: dict[str, Any] = {"inception_weights": inception_weights}
+    name = spec.train.dataset
+    if ":" in name:
+        # A classifier trained on one class says nothing: train it on the whole dataset.
+        options["classifier_data"] = gans.load_dataset(name.partition(":")[0], root=data_root)
+    return options
+
+
+def reference_rows(
+    spec: RunSpec,
+    data: gans.Dataset,
+    *,
+    device: str = "cpu",
+    data_root=None,
+    inception_weights=None,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The real-data floor of ``spec``'s dataset: train rows scored against the test split by
+    ``gans.evaluate_real`` at the intermediate and final plans, exactly as ``spec``'s run scores
+    its generator (the same sample counts, extractors, metrics and eval_seed, the run's seed).
+
+    Returns:
+        The rows for references.parquet (dataset, reference, stage, then the metric row), and one
+        message per evaluation left out because the train split has fewer rows than it needs.
+    """
+    options = image_options(spec, data.kind, data_root, inception_weights)
+    rows, skipped = [], []
+    for stage in (INTERMEDIATE, FINAL):
+        for n_fake, call in evaluation_calls(spec.eval, data.kind, stage):
+            if n_fake > len(data.train):
+                reason = f"{stage}: {n_fake} samples, the train split has {len(data.train)}"
+                skipped += [reason] if reason not in skipped else []  # once, not per extractor
+                continue
+            found = gans.evaluate_real(
+                data, n_fake, eval_seed=spec.train.seed, device=device, **call, **options
+            )
+            head = {"dataset": spec.train.dataset, "reference": REAL_DATA, "stage": stage}
+            rows += [{**head, **row.as_dict()} for row in found]
+    return rows, skipped
+
+
 class _Evaluator:
-    """Evaluates a trainer at intermediate points and at the end, keeping the rows and the time."""
+    """Evaluates a trainer along the way and at the end, keeping the rows and the time."""
 
     def __init__(self, spec: RunSpec, trainer: gans.Trainer, data_root, inception_weights):
         self.spec, self.trainer = spec, trainer
         self.rows: list[dict[str, Any]] = []
         self.seconds = 0.0
-        self.options: dict[str, Any] = {"inception_weights": inception_weights}
-        name = spec.train.dataset
-        if trainer.data.kind == "image" and ":" in name:
-            # A classifier trained on one class says nothing: train it on the whole dataset.
-            self.options["classifier_data"] = gans.load_dataset(
-                name.partition(":")[0], root=data_root
-            )
+        self.options = image_options(spec, trainer.data.kind, data_root, inception_weights)
 
-    def evaluate(self, final: bool) -> None:
+    def evaluate(self, stage: str) -> None:
         start = time.perf_counter()
-        plan, seed = self.spec.eval, self.spec.train.seed
-        if self.trainer.data.kind != "image":
-            n = plan.final_samples if final else plan.intermediate_samples
-            found = gans.evaluate(self.trainer, n, eval_seed=seed)
-        elif final:
-            found = [
-                row
-                for extractor in plan.extractors
-                for row in gans.evaluate(
-                    self.trainer,
-                    plan.final_samples,
-                    eval_seed=seed,
-                    extractor=extractor,
-                    **self.options,
-                )
-            ]
-        else:
-            found = gans.evaluate(
-                self.trainer,
-                plan.intermediate_samples,
-                eval_seed=seed,
-                metrics=INTERMEDIATE_METRICS,
-                **self.options,
+        found = [
+            row
+            for n_fake, call in evaluation_calls(self.spec.eval, self.trainer.data.kind, stage)
+            for row in gans.evaluate(
+                self.trainer, n_fake, eval_seed=self.spec.train.seed, **call, **self.options
             )
+        ]
         self.seconds += time.perf_counter() - start
-        stage = "final" if final else "intermediate"
         self.rows += [
             {
                 "gen_iter": self.trainer.gen_iter,
@@ -216,15 +258,16 @@ class _Evaluator:
 
     def summary(self) -> str:
         """The latest evaluation in one log line."""
-        last = [r for r in self.rows if r["gen_iter"] == self.rows[-1]["gen_iter"]]
+        point = self.rows[-1]["gen_iter"], self.rows[-1]["stage"]
+        last = [r for r in self.rows if (r["gen_iter"], r["stage"]) == point]
         values = ", ".join(f"{r['metric']}={r['value']:.4g}" for r in last)
-        return f"evaluation at generator iteration {last[0]['gen_iter']}: {values}"
+        return f"{point[1]} evaluation at generator iteration {point[0]}: {values}"
 
     def final_columns(self) -> dict[str, Any]:
         """Final metric values as columns; Inception's get their own, never mixed with others."""
         columns = {}
         for row in self.rows:
-            if row["stage"] == "final":
+            if row["stage"] == FINAL:
                 inception = row["feature_extractor"] == INCEPTION
                 suffix = INCEPTION_SUFFIX if inception else ""
                 columns[f"{row['metric']}{suffix}"] = row["value"]

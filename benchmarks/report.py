@@ -14,6 +14,7 @@ import base64
 import datetime as dt
 import html
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -22,29 +23,74 @@ import jinja2
 import markupsafe
 import pandas as pd
 
+from benchmarks import report_answer as answers
 from benchmarks import report_plots as plots
 from benchmarks import report_stats as rs
+from benchmarks.execute import INITIAL
 from benchmarks.provenance import ENVIRONMENT_FILE, environment
+from gans import metrics as m
 
 TEMPLATES = Path(__file__).parent / "templates"
-METHOD_NOTES = (
-    f"Summary cells: mean ± standard deviation over seeds, then a {rs.CONFIDENCE:.0%} "
-    f"percentile-bootstrap confidence interval of the mean (scipy.stats.bootstrap, "
-    f"{rs.BOOTSTRAP_RESAMPLES} resamples, seed {rs.BOOTSTRAP_SEED}); with fewer than "
-    f"{rs.MIN_SEEDS_FOR_CI} seeds the interval is not computed ([CI n/a]), since a bootstrap "
-    f"of two values can only return those values and their mean. ★ marks the best mean per "
-    f"column (↓ lower is better, ↑ higher is better). Only finished runs count; diverged and "
-    f"failed ones are counted and listed. s / gen iter: training seconds per generator "
+METHODS = (
+    f"Summary cells: mean ± standard deviation over the finished seeds, then a "
+    f"{rs.CONFIDENCE:.0%} percentile-bootstrap confidence interval of the mean (scipy.stats."
+    f"bootstrap, {rs.BOOTSTRAP_RESAMPLES} resamples, seed {rs.BOOTSTRAP_SEED}); with fewer than "
+    f"{rs.MIN_SEEDS_FOR_CI} seeds no interval is computed ([CI n/a]): a bootstrap of two values "
+    f"can only return them and their mean. Every seed counts: a diverged seed is named beside "
+    f"every mean it is not in, ranks below every finished seed in the rankings and the rank "
+    f"test, and shows its last evaluation before diverging in the per-seed figure. Failed runs "
+    f"(errors) are listed at the end. ★ marks the best strategy per column by that ranking "
+    f"(↓ lower is better, ↑ higher is better). s / gen iter: training seconds per generator "
     f"iteration (critic steps included), mean over runs; total s: training plus evaluation "
     f"seconds of all the strategy's runs.",
-    f"Comparisons: two-sided Mann-Whitney U test per pair of strategies (scipy.stats."
-    f"mannwhitneyu), effect size as rank-biserial correlation (+1: every seed of the better "
-    f"strategy beats every seed of the other), difference of means with a {rs.CONFIDENCE:.0%} "
-    f"bootstrap CI (≥ {rs.MIN_SEEDS_FOR_CI} seeds each). A pair is called too few seeds to "
-    f"conclude when even a perfect separation could not reach p < {rs.ALPHA} (2 vs 2 seeds: "
-    f"smallest p = {rs.smallest_p(2, 2):.2f}; 3 vs 3: {rs.smallest_p(3, 3):.2f}); p-values are "
-    f"not corrected for the number of comparisons.",
+    "Reference rows and lines: real data (floor) is the metric of real data against the same "
+    "held-out split at the same sample counts (train digits against the test digits; for toy "
+    "data, independent samples of the true distribution), the best a generator can expect to "
+    "score; untrained (iteration 0) is the mean of every run's generator evaluated before "
+    "training. The quality threshold of the time-to-quality line lies halfway between the two "
+    "(on a log scale for FID and W1).",
+    f"Pairwise tests: the deciding test is Welch's t-test (scipy.stats.ttest_ind, equal_var=False) "
+    f"on the finished seeds, on the log of FID and W1 (ratio-scale quantities whose spread grows "
+    f"with the value; the ratio column is the ratio of geometric means, worse / better) and on "
+    f"the metric itself otherwise; it assumes roughly normal values per strategy and has power "
+    f"at small n. When a strategy of the pair has diverged seeds, or Welch's test is undefined "
+    f"(no spread), the two-sided Mann-Whitney U test over every seed, diverged seeds ranked "
+    f"worst, decides instead; its p cannot go below {rs.smallest_p(3, 3):.2f} with 3 vs 3 "
+    f"seeds or {rs.smallest_p(5, 5):.3f} with 5 vs 5. The rank-biserial correlation (+1: every "
+    f"seed of the better strategy beats every seed of the other) is the effect size over every "
+    f"seed. Significant: yes when p < {rs.ALPHA} and the {rs.CONFIDENCE:.0%} bootstrap interval "
+    f"of the difference of means excludes 0; no when p ≥ {rs.ALPHA} and it includes 0; "
+    f"borderline when the two disagree. p-values are not corrected for the number of "
+    f"comparisons: read them one metric at a time, the primary metric first.",
 )
+# What each metric can and cannot tell, for the methods section.
+METRIC_NOTES = {
+    m.FID: "FID: Fréchet distance between Gaussians fitted to real and generated features. "
+    "Sensitive to quality and diversity together; biased upwards at small sample counts, so "
+    "compare it only at equal counts (the floor row is real data at the same counts). With the "
+    "classifier extractor its features are a small digit classifier's, not Inception's: the "
+    "numbers are not comparable with FIDs in papers.",
+    m.KID: "KID: unbiased squared MMD of the same features (×1000 here); near 0, and possibly "
+    "negative, for sets from the same distribution. Less biased than FID at small counts.",
+    m.PRECISION: "precision / recall: share of generated samples inside the k-NN balls of the "
+    "real features (fidelity), and of real samples inside those of the generated ones "
+    "(diversity). Outliers inflate the balls, so precision alone can call unrealistic samples "
+    "realistic.",
+    m.DENSITY: "density / coverage (Naeem et al. 2020): how many real k-NN balls contain each "
+    "generated sample (fidelity, about 1 for real data, may exceed 1), and the share of real "
+    "samples whose ball holds a generated one (diversity). Robust to the outliers that mislead "
+    "precision and recall.",
+    m.IS: "IS: exp of the mean KL between the classifier's prediction per sample and over all "
+    "samples. Rewards confident, varied class predictions; blind to within-class quality and to "
+    "how the real data look.",
+    m.W1: "W1 (toy data): exact Wasserstein-1 distance between generated and held-out points "
+    "(optimal transport, POT). The toy datasets' primary metric: above 0 even for real data at "
+    "a finite sample count (the floor row).",
+    m.MODES_COVERED: "modes covered / high-quality fraction (Gaussian mixtures): modes holding at "
+    "least a quarter of their fair share of samples within 3 standard deviations, and the share "
+    "of samples that close to some mode. They tell mode collapse apart from blur, not how well "
+    "each mode's shape is matched.",
+}
 
 
 def parse_args(argv):
@@ -60,7 +106,7 @@ def parse_args(argv):
 
 def load_tables(suite_dir: Path) -> dict[str, pd.DataFrame]:
     tables = {}
-    for name in ("runs", "curves", "evals"):
+    for name in ("runs", "curves", "evals", "references"):
         path = suite_dir / f"{name}.parquet"
         tables[name] = pd.read_parquet(path) if path.exists() else pd.DataFrame()
     return tables
@@ -103,33 +149,58 @@ def header(suite_dir: Path, runs: pd.DataFrame, evals: pd.DataFrame) -> list[tup
 def build_context(suite_dir: Path, tables: dict[str, pd.DataFrame]) -> dict:
     runs, curves, evals = tables["runs"], tables["curves"], tables["evals"]
     colours = plots.palette(rs.strategy_order(runs))
-    datasets = []
-    for dataset in dict.fromkeys(runs["dataset"]):
-        ds_runs = runs[runs["dataset"] == dataset]
-        found = rs.comparisons(ds_runs)
-
-        def of(frame, dataset=dataset):
-            return frame[frame["dataset"] == dataset] if "dataset" in frame else frame.iloc[:0]
-
-        datasets.append(
-            {
-                "name": dataset,
-                "summary": rs.summary_table(ds_runs),
-                "verdicts": rs.verdicts(ds_runs, found),
-                "comparisons": rs.comparison_table(found),
-                "figures": plots.dataset_figures(
-                    dataset, ds_runs, of(curves), of(evals), suite_dir, colours
-                ),
-            }
-        )
+    datasets = [
+        _dataset_context(dataset, runs, curves, evals, tables["references"], suite_dir, colours)
+        for dataset in dict.fromkeys(runs["dataset"])
+    ]
     return {
         "suite": suite_dir.name,
         "header": header(suite_dir, runs, evals),
-        "notes": METHOD_NOTES,
+        "methods": METHODS,
+        "metric_notes": [note for x, note in METRIC_NOTES.items() if _measured(x, runs, evals)],
         "setup": rs.setup_table(suite_dir, runs, evals),
         "datasets": datasets,
         "suite_figures": plots.suite_figures(runs, colours),
         "failures": rs.failures_table(runs),
+    }
+
+
+def _measured(metric: str, runs: pd.DataFrame, evals: pd.DataFrame) -> bool:
+    return metric in runs or ("metric" in evals and (evals["metric"] == metric).any())
+
+
+def _dataset_context(dataset, runs, curves, evals, floors, suite_dir, colours) -> dict:
+    def of(frame):
+        return frame[frame["dataset"] == dataset] if "dataset" in frame else frame.iloc[:0]
+
+    ds_runs, ds_evals = of(runs), of(evals)
+    reasons = rs.unavailable_reasons(ds_evals)
+    metrics = rs.summary_metrics(ds_runs, ds_evals)
+    computed = [x for x in metrics if x not in reasons]
+    strategies = rs.strategy_order(ds_runs)
+    values = rs.seed_values(ds_runs, ds_evals, computed)
+    found = rs.comparisons(values, computed, strategies)
+    refs = rs.references(ds_evals, of(floors))
+    primary = answers.primary_metric(computed)
+    quality = answers.time_to_quality(ds_runs, ds_evals, refs, primary) if primary else []
+    threshold = None
+    if primary and math.isfinite(value := answers.quality_threshold(refs, primary, rs.FINAL)):
+        threshold = {
+            "metric": primary,
+            "value": value,
+            "label": "quality threshold: halfway from untrained to real data",
+        }
+    along_the_way = ds_evals[ds_evals["stage"] != INITIAL] if len(ds_evals) else ds_evals
+    return {
+        "name": dataset,
+        "answer": answers.answer(ds_runs, values, found, refs, quality, primary),
+        "summary": rs.summary_table(ds_runs, values, metrics, refs, reasons),
+        "unavailable": [f"{x}: {why}" for x, why in reasons.items()],
+        "comparisons": rs.comparison_table(found),
+        "too_few": rs.too_few_note(found),
+        "figures": plots.dataset_figures(
+            dataset, ds_runs, of(curves), along_the_way, suite_dir, colours, refs, values, threshold
+        ),
     }
 
 

@@ -18,12 +18,16 @@ import pandas as pd
 from scipy import stats
 
 import gans
-from benchmarks.execute import FAILED, INCEPTION_SUFFIX
+from benchmarks.execute import FAILED, INCEPTION_SUFFIX, INITIAL
 from gans import metrics as m
+from gans.metrics_image import INCEPTION
 
 # Directions follow the metrics' definitions: distances are lower-is-better, the rest higher.
-IMAGE_METRICS = (m.FID, m.IS, m.KID, m.PRECISION, m.RECALL)
+IMAGE_METRICS = (m.FID, m.KID, m.DENSITY, m.COVERAGE, m.PRECISION, m.RECALL, m.IS)
 SUMMARY_ORDER = (*IMAGE_METRICS, m.W1, m.MODES_COVERED, m.HIGH_QUALITY)
+# Ratio-scale quantities (positive, spread growing with the value): compared on the log scale,
+# their differences stated as ratios.
+LOG_SCALE = (m.FID, m.W1)
 CONFIDENCE = 0.95
 ALPHA = 0.05
 # A bootstrap over two seeds can only resample {x1, x2, mean}: no interval worth printing.
@@ -85,6 +89,11 @@ def metric_name(metric: str) -> str:
     return f"{name} (Inception)" if base != metric else name
 
 
+def log_scale(metric: str) -> bool:
+    """Whether the metric is compared on the log scale (LOG_SCALE)."""
+    return metric.removesuffix(INCEPTION_SUFFIX) in LOG_SCALE
+
+
 def metric_label(metric: str) -> str:
     arrow = {-1: " ↓", 1: " ↑", 0: ""}[direction(metric)]
     return f"{metric}{arrow}"
@@ -97,9 +106,27 @@ def ordered_metrics(present) -> list[str]:
     return [n for n in names if n in present]
 
 
-def summary_metrics(runs: pd.DataFrame) -> list[str]:
-    """The final-metric columns of ``runs`` with at least one value."""
-    return ordered_metrics(c for c in runs.columns if runs[c].notna().any())
+def summary_metrics(runs: pd.DataFrame, evals: pd.DataFrame | None = None) -> list[str]:
+    """The final-metric columns of ``runs`` with at least one value, and those that were asked
+    for but could not be computed (NaN rows in ``evals`` with the reason)."""
+    present = {c for c in runs.columns if runs[c].notna().any()}
+    return ordered_metrics(present | set(unavailable_reasons(evals)))
+
+
+def column_name(metric: str, feature_extractor: str) -> str:
+    """The runs-table column of a metric row: Inception's metrics get a suffix of their own."""
+    return f"{metric}{INCEPTION_SUFFIX}" if feature_extractor == INCEPTION else metric
+
+
+def unavailable_reasons(evals: pd.DataFrame | None) -> dict[str, str]:
+    """Final metrics that were requested but not computed -> why (the first reason recorded)."""
+    if evals is None or evals.empty or "unavailable" not in evals:
+        return {}
+    missing = evals[(evals["stage"] == "final") & evals["value"].isna()]
+    reasons: dict[str, str] = {}
+    for row in missing[missing["unavailable"].notna()].itertuples():
+        reasons.setdefault(column_name(row.metric, row.feature_extractor), row.unavailable)
+    return {metric: reasons[metric] for metric in ordered_metrics(reasons)}
 
 
 def finite(values) -> np.ndarray:
@@ -126,14 +153,16 @@ def bootstrap_ci(samples: tuple[np.ndarray, ...], statistic) -> tuple[float, flo
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
+def interval_text(low: float, high: float) -> str:
+    return f"[{fmt(low)}, {fmt(high)}]" if math.isfinite(low) else "[CI n/a]"
+
+
 def estimate_text(values: np.ndarray) -> str:
     """Mean ± standard deviation [bootstrap CI] over seeds, as text."""
     if len(values) == 0:
         return "—"
     std = np.std(values, ddof=1) if len(values) > 1 else math.nan
-    low, high = bootstrap_ci((values,), np.mean)
-    ci = f"[{fmt(low)}, {fmt(high)}]" if math.isfinite(low) else "[CI n/a]"
-    return f"{fmt(np.mean(values))} ± {fmt(std)} {ci}"
+    return f"{fmt(np.mean(values))} ± {fmt(std)} {interval_text(*bootstrap_ci((values,), np.mean))}"
 
 
 def strategy_order(runs: pd.DataFrame) -> list[str]:
@@ -141,34 +170,96 @@ def strategy_order(runs: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(runs["strategy"]))
 
 
-def summary_table(runs: pd.DataFrame) -> Table:
-    """One row per strategy of one dataset: final metrics over seeds, counts and time."""
-    metrics = summary_metrics(runs)
-    done = runs[runs["status"] == gans.DONE]
-    table = Table(
-        ["strategy", "seeds done", "diverged", "failed"]
-        + [metric_label(x) for x in metrics]
-        + ["s / gen iter", "total s"]
-    )
-    means = {x: done.groupby("strategy")[x].mean() for x in metrics}
-    best_of = {}  # metric -> strategies sharing the best mean
-    for x in metrics:
-        if direction(x) and means[x].notna().any():
-            best = means[x].min() if direction(x) < 0 else means[x].max()
-            best_of[x] = set(means[x].index[means[x] == best])
-    for strategy in strategy_order(runs):
-        rows = runs[runs["strategy"] == strategy]
-        ok = rows[rows["status"] == gans.DONE]
-        statuses = rows["status"].tolist()
-        per_iter = finite(rows.get("train_s", np.nan) / rows.get("gen_iters", np.nan))
-        total = finite(rows.get("train_s", np.nan)).sum() + finite(rows.get("eval_s", np.nan)).sum()
-        cells = [strategy, len(ok), statuses.count(gans.DIVERGED), statuses.count(FAILED)]
-        cells += [
-            Cell(estimate_text(finite(ok[x])), strategy in best_of.get(x, ())) for x in metrics
-        ]
-        cells += [per_iter.mean() if len(per_iter) else math.nan, total]
-        table.add(*cells)
-    return table
+# -- every seed counts -------------------------------------------------------------------------
+
+FINAL, LAST_GOOD = "final", "last evaluation before diverging"
+
+
+def seed_values(runs: pd.DataFrame, evals: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """One row per (run, metric) of one dataset: the value the report counts for that seed.
+
+    Finished runs count with their final value; a diverged run counts as worse than every
+    finished one in rank statistics and shows its last evaluation before it diverged (``value``,
+    ``counted`` = LAST_GOOD). Failed runs (an error, not a property of the loss) are listed
+    elsewhere and left out here.
+    """
+    rows = []
+    for run in runs[runs["status"].isin([gans.DONE, gans.DIVERGED])].itertuples():
+        for metric in metrics:
+            if run.status == gans.DONE:
+                value, counted = getattr(run, metric, math.nan), FINAL
+            else:
+                value, counted = _last_good(evals, run.run_id, metric), LAST_GOOD
+            rows.append(
+                {
+                    "run_id": run.run_id,
+                    "strategy": run.strategy,
+                    "seed": run.seed,
+                    "status": run.status,
+                    "metric": metric,
+                    "value": float(value) if value is not None else math.nan,
+                    "counted": counted,
+                }
+            )
+    columns = ["run_id", "strategy", "seed", "status", "metric", "value", "counted"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _last_good(evals: pd.DataFrame, run_id: str, metric: str) -> float:
+    if evals.empty:
+        return math.nan
+    rows = evals[(evals["run_id"] == run_id) & (evals["stage"] != INITIAL) & evals["value"].notna()]
+    rows = rows[
+        [column_name(r, e) == metric for r, e in zip(rows["metric"], rows["feature_extractor"])]
+    ]
+    return float(rows.sort_values("gen_iter")["value"].iloc[-1]) if len(rows) else math.nan
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """One strategy's seeds on one metric: finished values and how many diverged."""
+
+    finished: np.ndarray
+    diverged: int
+
+    @property
+    def n(self) -> int:
+        return len(self.finished) + self.diverged
+
+    def ranked(self, metric: str) -> np.ndarray:
+        """Values for a rank test: diverged seeds worse than any finished one."""
+        worst = -math.inf if direction(metric) > 0 else math.inf
+        return np.concatenate([self.finished, np.full(self.diverged, worst)])
+
+    def diverged_text(self) -> str:
+        return f"{self.diverged} of {self.n} diverged" if self.diverged else ""
+
+
+def seeds_of(values: pd.DataFrame, strategy: str, metric: str) -> Seeds:
+    rows = values[(values["strategy"] == strategy) & (values["metric"] == metric)]
+    done = rows[rows["status"] == gans.DONE]
+    return Seeds(finite(done["value"]), int((rows["status"] == gans.DIVERGED).sum()))
+
+
+def ranking(values: pd.DataFrame, metric: str, strategies: list[str]) -> list[str]:
+    """Strategies best first by the mean rank of their seeds among all seeds (diverged last)."""
+    seeds = {s: seeds_of(values, s, metric) for s in strategies}
+    seeds = {s: v for s, v in seeds.items() if v.n}
+    if not seeds or not direction(metric):
+        return list(seeds)
+    pooled = np.concatenate([v.ranked(metric) for v in seeds.values()])
+    ranks = stats.rankdata(-direction(metric) * pooled)  # rank 1 = best
+    mean_rank, start = {}, 0
+    for strategy, v in seeds.items():
+        mean_rank[strategy] = ranks[start : start + v.n].mean()
+        start += v.n
+    return sorted(seeds, key=lambda s: mean_rank[s])
+
+
+# -- pairwise comparisons ----------------------------------------------------------------------
+
+WELCH, WELCH_LOG, RANK = "Welch t", "Welch t on log", "Mann-Whitney U"
+YES, NO, BORDERLINE, TOO_FEW = "yes", "no", "borderline", "too few seeds"
 
 
 @dataclass(frozen=True)
@@ -176,15 +267,21 @@ class Comparison:
     metric: str
     better: str
     worse: str
-    difference: float  # the better strategy's advantage in the metric's units (>= 0)
-    low: float
+    difference: float  # the better strategy's advantage in mean, finished seeds (>= 0 or NaN)
+    low: float  # bootstrap CI of the difference
     high: float
-    effect: float  # rank-biserial: +1 when every seed of `better` beats every seed of `worse`
-    p: float
-    n_better: int
-    n_worse: int
-    conclusive: bool
-    sentence: str
+    ratio: float  # worse / better geometric-mean ratio for LOG_SCALE metrics; else NaN
+    effect: float  # rank-biserial over every seed: +1 when every seed of `better` beats `worse`
+    p_welch: float
+    p_rank: float
+    test: str  # the test that decides: WELCH, WELCH_LOG or RANK
+    n_better: Seeds
+    n_worse: Seeds
+    significant: str  # YES, NO, BORDERLINE or TOO_FEW
+
+    @property
+    def p(self) -> float:
+        return self.p_rank if self.test == RANK else self.p_welch
 
 
 def smallest_p(n1: int, n2: int) -> float:
@@ -192,92 +289,226 @@ def smallest_p(n1: int, n2: int) -> float:
     return min(1.0, 2 / math.comb(n1 + n2, n1))
 
 
-def compare(metric: str, a: str, x: np.ndarray, b: str, y: np.ndarray) -> Comparison:
-    """Mann-Whitney U test of a vs b on one metric, worded with the better strategy first."""
+def welch(metric: str, x: np.ndarray, y: np.ndarray) -> tuple[float, str]:
+    """Welch's t-test of x vs y (on the log for ratio-scale metrics): (p, test name)."""
+    log = log_scale(metric) and min(x.min(), y.min()) > 0
+    u, v = (np.log(x), np.log(y)) if log else (x, y)
+    if min(len(u), len(v)) < 2 or (np.ptp(u) == 0 and np.ptp(v) == 0):
+        return math.nan, WELCH_LOG if log else WELCH
+    return float(stats.ttest_ind(u, v, equal_var=False).pvalue), WELCH_LOG if log else WELCH
+
+
+def compare(metric: str, a: str, x: Seeds, b: str, y: Seeds) -> Comparison:
+    """Every seed of a vs every seed of b on one metric, the better strategy first.
+
+    Better is decided by the rank test over every seed (diverged seeds worst), ties by the mean.
+    """
     sign = direction(metric) or 1
-    if sign * (np.mean(y) - np.mean(x)) > 0:
-        a, x, b, y = b, y, a, x
-    difference = sign * (np.mean(x) - np.mean(y))
-    if math.isclose(np.mean(x), np.mean(y), rel_tol=1e-9, abs_tol=1e-12):
+    rank = stats.mannwhitneyu(x.ranked(metric), y.ranked(metric), alternative="two-sided")
+    effect = sign * (2 * rank.statistic / (x.n * y.n) - 1)
+    means_say_b = (
+        len(x.finished) and len(y.finished) and sign * (y.finished.mean() - x.finished.mean()) > 0
+    )
+    if effect < 0 or (effect == 0 and means_say_b):
+        return compare(metric, b, y, a, x)
+    both = len(x.finished) and len(y.finished)
+    difference = sign * (x.finished.mean() - y.finished.mean()) if both else math.nan
+    if both and math.isclose(x.finished.mean(), y.finished.mean(), rel_tol=1e-9, abs_tol=1e-12):
         difference = 0.0  # equal means that differ only by float rounding in the summation
-    low, high = bootstrap_ci(
-        (x, y), lambda u, v, axis=-1: sign * (np.mean(u, axis) - np.mean(v, axis))
-    )
-    test = stats.mannwhitneyu(x, y, alternative="two-sided")
-    effect = sign * (2 * test.statistic / (len(x) * len(y)) - 1)
-    p, floor = float(test.pvalue), smallest_p(len(x), len(y))
-    word = {-1: "lower", 1: "higher", 0: "higher"}[direction(metric)]
-    name = metric_name(metric)
-    ci = (
-        f"[{fmt(low)}, {fmt(high)}]"
-        if math.isfinite(low)
-        else f"(CI not computed, < {MIN_SEEDS_FOR_CI} seeds)"
-    )
-    facts = f"difference {fmt(difference)} {ci}, p={p:.3g}, {len(x)} vs {len(y)} seeds"
-    conclusive = floor <= ALPHA
-    if difference == 0:
-        claim = f"{a} and {b} have the same mean {name}"
-    elif conclusive and p >= ALPHA:
-        claim = f"no clear difference in {name} between {a} and {b}"
-    else:
-        claim = f"{a} {word} {name} than {b}"
-    sentence = f"{claim}, {facts}"
-    if not conclusive:
-        sentence = (
-            f"too few seeds to conclude: {sentence}; with {len(x)} vs {len(y)} seeds the "
-            f"smallest possible Mann-Whitney p is {floor:.2g}"
+    low, high = (
+        bootstrap_ci(
+            (x.finished, y.finished),
+            lambda u, v, axis=-1: sign * (np.mean(u, axis) - np.mean(v, axis)),
         )
+        if both
+        else (math.nan, math.nan)
+    )
+    ratio = math.nan
+    if both and log_scale(metric) and min(x.finished.min(), y.finished.min()) > 0:
+        ratio = float(np.exp(np.log(y.finished).mean() - np.log(x.finished).mean()))
+    p_welch, welch_test = welch(metric, x.finished, y.finished) if both else (math.nan, WELCH)
+    # Means cannot hold a diverged seed: the rank test, which can, decides when one diverged
+    test = RANK if x.diverged or y.diverged or not math.isfinite(p_welch) else welch_test
+    p = float(rank.pvalue) if test == RANK else p_welch
+    excludes_zero = math.isfinite(low) and (low > 0 or high < 0)
+    if min(x.n, y.n) < MIN_SEEDS_FOR_CI or (test == RANK and smallest_p(x.n, y.n) > ALPHA):
+        significant = TOO_FEW
+    elif difference == 0:
+        significant = NO
+    elif p < ALPHA:
+        significant = YES if excludes_zero or test == RANK else BORDERLINE
+    else:
+        significant = BORDERLINE if excludes_zero else NO
     return Comparison(
-        metric, a, b, difference, low, high, effect, p, len(x), len(y), conclusive, sentence
+        metric,
+        a,
+        b,
+        difference,
+        low,
+        high,
+        ratio,
+        effect,
+        p_welch,
+        float(rank.pvalue),
+        test,
+        x,
+        y,
+        significant,
     )
 
 
-def comparisons(runs: pd.DataFrame) -> list[Comparison]:
-    """Every pair of strategies on every final metric of one dataset (finished runs only)."""
-    done = runs[runs["status"] == gans.DONE]
+def comparisons(
+    values: pd.DataFrame, metrics: list[str], strategies: list[str]
+) -> list[Comparison]:
+    """Every pair of strategies on every metric with a better side, every seed counted."""
     found = []
-    for metric in summary_metrics(runs):
-        values = {s: finite(done.loc[done["strategy"] == s, metric]) for s in strategy_order(runs)}
-        for a, b in combinations([s for s, v in values.items() if len(v)], 2):
-            found.append(compare(metric, a, values[a], b, values[b]))
+    for metric in metrics:
+        if not direction(metric):
+            continue
+        seeds = {s: seeds_of(values, s, metric) for s in strategies}
+        usable = [s for s, v in seeds.items() if v.n and (len(v.finished) or v.diverged)]
+        for a, b in combinations(usable, 2):
+            if len(seeds[a].finished) or len(seeds[b].finished):
+                found.append(compare(metric, a, seeds[a], b, seeds[b]))
     return found
 
 
 def comparison_table(found: list[Comparison]) -> Table:
     table = Table(
-        ["metric", "better", "worse", "difference", "95% CI", "rank-biserial", "p", "n", "reading"]
+        [
+            "metric",
+            "better",
+            "worse",
+            "difference",
+            "95% CI",
+            "ratio",
+            "rank-biserial",
+            "p",
+            "test",
+            "n",
+            "significant",
+        ]
     )
     for c in found:
-        ci = f"[{fmt(c.low)}, {fmt(c.high)}]" if math.isfinite(c.low) else "n/a"
-        n = f"{c.n_better} vs {c.n_worse}"
-        table.add(c.metric, c.better, c.worse, c.difference, ci, c.effect, c.p, n, c.sentence)
+        n = f"{c.n_better.n} vs {c.n_worse.n}"
+        diverged = [
+            f"{s}: {v.diverged_text()}"
+            for s, v in ((c.better, c.n_better), (c.worse, c.n_worse))
+            if v.diverged
+        ]
+        if diverged:
+            n += f" ({'; '.join(diverged)})"
+        table.add(
+            c.metric,
+            c.better,
+            c.worse,
+            c.difference,
+            interval_text(c.low, c.high),
+            f"{fmt(c.ratio)}x" if math.isfinite(c.ratio) else "—",
+            c.effect,
+            c.p,
+            c.test,
+            n,
+            c.significant,
+        )
     return table
 
 
-def verdicts(runs: pd.DataFrame, found: list[Comparison]) -> list[str]:
-    """Per metric: the best strategy by mean and how sure that is against the runner-up."""
-    done = runs[runs["status"] == gans.DONE]
-    lines = []
-    for metric in summary_metrics(runs):
-        means = done.groupby("strategy")[metric].mean().dropna()
-        if not direction(metric) or means.empty:
+def too_few_note(found: list[Comparison]) -> str | None:
+    """The one line per dataset that says when there are too few seeds to conclude."""
+    few = [c for c in found if c.significant == TOO_FEW]
+    if not few:
+        return None
+    smallest = min(min(c.n_better.n, c.n_worse.n) for c in few)
+    return (
+        f"Too few seeds to conclude for {len(few)} of {len(found)} comparisons: a strategy has "
+        f"{smallest} seed(s); at least {MIN_SEEDS_FOR_CI} per strategy are needed for an interval "
+        f"and, with diverged seeds, enough for the rank test to reach p < {ALPHA} "
+        f"(3 vs 3: smallest p = {smallest_p(3, 3):.2f}; 4 vs 4: {smallest_p(4, 4):.3f})."
+    )
+
+
+# -- the summary table -------------------------------------------------------------------------
+
+REAL_DATA, UNTRAINED = "real data", "untrained"
+REFERENCE_LABELS = {REAL_DATA: "real data (floor)", UNTRAINED: "untrained (iteration 0)"}
+
+
+def references(evals: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
+    """The reference values of one dataset: columns reference, stage, metric, value.
+
+    ``floors`` (references.parquet) holds real data scored against real data at the runs' sample
+    counts; the untrained generators are every run's evaluations at generator iteration 0, averaged
+    (stage "initial" is the final plan's evaluation, so it is filed under "final")."""
+    rows = [
+        (REAL_DATA, r.stage, column_name(r.metric, r.feature_extractor), r.value)
+        for r in floors.itertuples()
+    ]
+    if not evals.empty:
+        zero = evals[(evals["gen_iter"] == 0) & evals["value"].notna()]
+        grouped = zero.groupby(["stage", "metric", "feature_extractor"])["value"].mean()
+        for (stage, metric, extractor), value in grouped.items():
+            stage = FINAL if stage == INITIAL else stage
+            rows.append((UNTRAINED, stage, column_name(metric, extractor), value))
+    return pd.DataFrame(rows, columns=["reference", "stage", "metric", "value"])
+
+
+def reference_value(refs: pd.DataFrame, reference: str, stage: str, metric: str) -> float:
+    rows = refs[
+        (refs["reference"] == reference) & (refs["stage"] == stage) & (refs["metric"] == metric)
+    ]
+    return float(rows["value"].mean()) if len(rows) else math.nan
+
+
+def summary_table(
+    runs: pd.DataFrame,
+    values: pd.DataFrame,
+    metrics: list[str],
+    refs: pd.DataFrame,
+    reasons: dict[str, str],
+) -> Table:
+    """One row per strategy of one dataset (final metrics over seeds, counts, time), then the
+    reference rows: real data against real data, and the untrained generators."""
+    table = Table(
+        ["strategy", "seeds", "done", "diverged", "failed"]
+        + [metric_label(x) for x in metrics]
+        + ["s / gen iter", "total s"]
+    )
+    strategies = strategy_order(runs)
+    best = {x: ranking(values, x, strategies)[:1] for x in metrics if x not in reasons}
+    for strategy in strategies:
+        rows = runs[runs["status"].notna() & (runs["strategy"] == strategy)]
+        statuses = rows["status"].tolist()
+        per_iter = finite(rows.get("train_s", np.nan) / rows.get("gen_iters", np.nan))
+        total = finite(rows.get("train_s", np.nan)).sum() + finite(rows.get("eval_s", np.nan)).sum()
+        cells = [
+            strategy,
+            len(rows),
+            statuses.count(gans.DONE),
+            statuses.count(gans.DIVERGED),
+            statuses.count(FAILED),
+        ]
+        for x in metrics:
+            if x in reasons:
+                cells.append("not computed (see below)")
+                continue
+            seeds = seeds_of(values, strategy, x)
+            text = estimate_text(seeds.finished)
+            if seeds.diverged:
+                text += f"; {seeds.diverged_text()}"
+            cells.append(Cell(text, strategy in best.get(x, ())))
+        cells += [per_iter.mean() if len(per_iter) else math.nan, total]
+        table.add(*cells)
+    for reference, label in REFERENCE_LABELS.items():
+        final = (
+            refs[(refs["reference"] == reference) & (refs["stage"] == FINAL)] if len(refs) else refs
+        )
+        if final.empty:
             continue
-        ranked = means.sort_values(ascending=direction(metric) < 0, kind="stable").index.tolist()
-        tied = [s for s in ranked if means[s] == means[ranked[0]]]
-        if len(tied) > 1:
-            lines.append(
-                f"{metric_name(metric)}: tie between {', '.join(tied)} "
-                f"(mean {fmt(means[ranked[0]])})"
-            )
-            continue
-        line = f"{metric_name(metric)}: best {ranked[0]} (mean {fmt(means[ranked[0]])})"
-        if len(ranked) > 1:
-            pair = next(
-                c for c in found if c.metric == metric and {c.better, c.worse} == set(ranked[:2])
-            )
-            line += f"; against the runner-up: {pair.sentence}"
-        lines.append(line)
-    return lines
+        by_metric = final.groupby("metric")["value"].mean()
+        cells = [label, "", "", "", ""] + [by_metric.get(x, math.nan) for x in metrics] + ["", ""]
+        table.add(*cells)
+    return table
 
 
 def read_config(suite_dir: Path, run_id: str) -> dict | None:

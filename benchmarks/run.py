@@ -16,11 +16,12 @@ import shutil
 import sys
 from pathlib import Path
 
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 import gans
-from benchmarks.execute import FAILED
+from benchmarks.execute import FAILED, INCEPTION_SUFFIX, reference_rows
 from benchmarks.executors import (
     cpu_cores,
     run_in_process,
@@ -29,8 +30,16 @@ from benchmarks.executors import (
     threads_per_worker,
 )
 from benchmarks.provenance import ENVIRONMENT_FILE, environment
-from benchmarks.store import collect_tables, read_done, write_json
+from benchmarks.store import (
+    REFERENCE_COLUMNS,
+    REFERENCES_TABLE,
+    collect_tables,
+    read_done,
+    write_json,
+    write_table,
+)
 from benchmarks.suites import SuiteError, load_suite
+from gans.metrics_image import INCEPTION
 
 OFFLINE_SUITE = "quick"
 
@@ -226,7 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         bar.close()
         # The tables hold every finished run of the suite, those of earlier invocations with
         # other subsets included, and are written even after an interrupt.
-        collect_tables(suite_dir, _suite_rows(suite_specs, rows, suite_dir))
+        suite_rows = _suite_rows(suite_specs, rows, suite_dir)
+        collect_tables(suite_dir, suite_rows)
+    # After the runs, not after an interrupt: a floor can take as long as a final evaluation.
+    _write_references(suite_dir, suite_specs, suite_rows, datasets, options)
     failed = [row for row in rows if row["status"] == FAILED]
     _print_summary(rows, failed, suite_dir)
     if not args.no_report:
@@ -242,6 +254,54 @@ def _suite_rows(all_specs, rows, suite_dir: Path) -> list[dict]:
             found[spec.run_id] = done
     order = {spec.run_id: i for i, spec in enumerate(all_specs)}
     return sorted(found.values(), key=lambda row: order[row["run_id"]])
+
+
+def _write_references(suite_dir: Path, specs, suite_rows, datasets, options) -> None:
+    """references.parquet: the real-data floor of every dataset with runs in the tables, scored
+    like the suite's first run of it (its eval_seed, the run's seed) on the runs' device. The rows
+    are cached by the library, so only a new dataset, plan or extractor costs an evaluation."""
+    with_runs = {row["dataset"] for row in suite_rows}
+    first = {}
+    for spec in specs:
+        if spec.train.dataset in with_runs:
+            first.setdefault(spec.train.dataset, spec)
+    if not first:
+        return
+    rows = []
+    bar = tqdm(first.values(), desc="real-data floors", unit="dataset", dynamic_ncols=True)
+    for spec in bar:
+        name = spec.train.dataset
+        bar.set_postfix_str(name)
+        try:  # a dataset of an earlier invocation, deselected this time, is loaded now
+            data = datasets.get(name) or gans.load_dataset(name, root=options["data_root"])
+            found, skipped = reference_rows(
+                spec,
+                data,
+                device=options["device"],
+                data_root=options["data_root"],
+                inception_weights=options["inception_weights"],
+            )
+        except Exception as error:  # the runs and their tables are kept; only the floor is lost
+            message = f"real-data floor for {name} failed: {type(error).__name__}: {error}"
+            tqdm.write(message, file=sys.stderr)
+            continue
+        rows += found
+        tqdm.write(f"real-data floor for {name}: {_floor_summary(found, skipped)}")
+    bar.close()
+    write_table(suite_dir / REFERENCES_TABLE, pd.DataFrame(rows, columns=list(REFERENCE_COLUMNS)))
+
+
+def _floor_summary(rows: list[dict], skipped: list[str]) -> str:
+    parts = []
+    for stage in dict.fromkeys(row["stage"] for row in rows):
+        mine = [row for row in rows if row["stage"] == stage]
+        suffix = {INCEPTION: INCEPTION_SUFFIX}  # as in the runs' columns
+        values = ", ".join(
+            f"{r['metric']}{suffix.get(r['feature_extractor'], '')}={r['value']:.4g}" for r in mine
+        )
+        parts.append(f"{stage} ({mine[0]['n_fake']} samples) {values}")
+    parts += [f"not computed at {reason}" for reason in skipped]
+    return "; ".join(parts)
 
 
 def _print_summary(rows, failed, suite_dir: Path) -> None:

@@ -3,20 +3,30 @@
 results/<suite>/<run_id>/ holds config.json (the resolved config), state.pt (the last checkpoint
 and the evaluations so far), run.log, curves.parquet, evals.parquet, samples/ (image grids),
 toy.npz (toy data), error.log (after a failure) and done.json, the completion marker holding the
-run's row. The suite's runs/curves/evals tables are rebuilt from the finished runs of the suite.
+run's row. The suite's runs/curves/evals tables are rebuilt from the finished runs of the suite;
+references.parquet holds the real-data floor of each of its datasets (``reference_rows``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from gans import write_atomically
+from gans import MetricRow, write_atomically
 
 DONE_MARKER = "done.json"
+REFERENCES_TABLE = "references.parquet"
+# A floor's row: which dataset, "real data", the stage whose plan it follows, then the metric row.
+REFERENCE_COLUMNS = (
+    "dataset",
+    "reference",
+    "stage",
+    *(field.name for field in dataclasses.fields(MetricRow)),
+)
 CONFIG_COLUMNS = ("run_id", "strategy", "dataset", "arch", "width", "seed")
 
 

@@ -19,7 +19,7 @@ from gans.metrics_image import EXTRACTORS
 
 BUILTIN_DIR = Path(__file__).parent / "suites"
 # Bump when the meaning of a run changes without its config changing, so old results are redone.
-RUN_FORMAT = 1
+RUN_FORMAT = 2
 
 
 class SuiteError(ValueError):

@@ -5,7 +5,7 @@ The public API, used by the ``benchmarks`` application and by plugins, is what t
 
 from gans.constraints import Constraint, WeightClipping
 from gans.data import DATASETS, Dataset, DatasetUnavailable, load_dataset, register_dataset
-from gans.evaluation import evaluate
+from gans.evaluation import evaluate, evaluate_real
 from gans.hyperparameters import OPTIMIZERS, ConfigError, Hyperparameters
 from gans.losses import JSLoss, Loss, WassersteinLoss
 from gans.metrics import MetricRow
@@ -67,6 +67,7 @@ __all__ = [
     "build_models",
     "default_hyperparameters",
     "evaluate",
+    "evaluate_real",
     "load_dataset",
     "load_plugin",
     "make_strategy",

@@ -18,6 +18,8 @@ KID = "kid"
 KID_STD = "kid_std"
 PRECISION = "precision"
 RECALL = "recall"
+DENSITY = "density"  # Naeem et al. 2020: fidelity counted over real neighbourhoods
+COVERAGE = "coverage"  # Naeem et al. 2020: diversity as real neighbourhoods reached
 CLASSIFIER_ACCURACY = "classifier_accuracy"  # held-out accuracy of the classifier extractor
 W1 = "w1"  # exact Wasserstein-1 between generated and real points (toy data)
 MODES_COVERED = "modes_covered"  # number of mixture modes covered (toy data)
@@ -25,7 +27,7 @@ HIGH_QUALITY = "high_quality_fraction"  # share of samples within 3 std of a mod
 
 # Which way is better, for marking the best strategy and wording comparisons.
 LOWER_IS_BETTER = (FID, KID, W1)
-HIGHER_IS_BETTER = (IS, PRECISION, RECALL, MODES_COVERED, HIGH_QUALITY)
+HIGHER_IS_BETTER = (IS, PRECISION, RECALL, DENSITY, COVERAGE, MODES_COVERED, HIGH_QUALITY)
 
 # One line each, for listings and reports.
 DESCRIPTIONS = {
@@ -35,7 +37,9 @@ DESCRIPTIONS = {
     KID: "kernel Inception distance, unbiased MMD of features (lower is better)",
     KID_STD: "standard deviation of KID over subsets",
     PRECISION: "share of generated samples inside the real manifold (quality)",
-    RECALL: "share of real samples inside the generated manifold (coverage)",
+    RECALL: "share of real samples inside the generated manifold (diversity)",
+    DENSITY: "real k-NN balls per generated sample, over k; about 1 for real data (quality)",
+    COVERAGE: "share of real samples whose neighbourhood holds a generated one (diversity)",
     CLASSIFIER_ACCURACY: "held-out accuracy of the classifier feature extractor",
     W1: "exact Wasserstein-1 distance to real points (toy data, lower is better)",
     MODES_COVERED: "mixture modes that receive generated points (toy data)",

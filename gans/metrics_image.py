@@ -1,8 +1,34 @@
-"""FID, IS, KID and precision/recall of generated images, computed by torch-fidelity.
+"""FID, IS, KID, precision/recall (torch-fidelity) and density/coverage (prdc) of generated images.
 
-The real split is registered as a torch-fidelity input whose name carries the dataset, split,
-sample count, channel layout and a hash of its pixels; torch-fidelity caches features and FID
-statistics under that name plus the extractor's name, so the real side is computed once.
+Each input's features are extracted once, with torch-fidelity's extractors and feature cache, and
+every requested metric is computed from them. The real split is registered as a torch-fidelity
+input whose name carries the dataset, split, sample count, channel layout and a hash of its
+pixels; torch-fidelity caches features and FID statistics under that name plus the extractor's
+name, so the real side is computed once.
+
+What each metric tells, and what it cannot:
+
+- FID and KID compare the two feature distributions as a whole (lower is better). They rank
+  generators but mix fidelity with diversity: a worse number does not say which of the two fell.
+  KID is unbiased at small sample counts; FID is not, so FIDs compare only at equal counts.
+- Precision (fidelity) and recall (diversity), Kynkaenniemi et al. 2019, k = 3: the share of
+  generated samples inside the union of the real samples' k-NN balls, and the reverse. One real
+  outlier has a wide ball that can hold a whole cluster of bad samples, so precision can call
+  junk realistic; recall over-credits generated outliers the same way.
+- Density (fidelity) and coverage (diversity), Naeem et al. 2020, k = 5: density counts how many
+  real balls hold each generated sample (divided by k; about 1 for real data, above 1 where
+  samples crowd into dense real regions), so a sample inside a single outlier's ball adds
+  1/k, not 1; coverage is the share of real samples whose own ball holds a generated sample, so
+  only real neighbourhoods count. Density and coverage are the primary fidelity and diversity
+  numbers here: they resist the outliers that inflate k-NN radii, and coverage is bounded and
+  well-behaved at the sample counts used. Precision/recall are kept for comparison with the
+  literature.
+- None of the neighbour metrics sees past its feature space: for the classifier extractor,
+  neighbours are compared on unit-length penultimate features (see
+  ``gans.feature_extractor_classifier``). A fidelity metric may be high for one sample repeated
+  (mode collapse is a diversity failure); recall and coverage are what catch it.
+- IS rates generated images alone (confident and balanced class predictions), without the real
+  split: it cannot tell memorised or blurred-but-classifiable digits from good ones.
 
 Generated images are handed over as a plain dataset of uint8 images, not as a
 ``GenerativeModelModuleWrapper``: the wrapper feeds the module's raw output to the extractor (which
@@ -12,23 +38,42 @@ module anyway and could not reuse ``Trainer.generate``'s seeded torch noise.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import importlib.metadata
+import io
 import math
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch_fidelity
 from torch.utils.data import Dataset as TorchDataset
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+from torch_fidelity.metric_fid import (
+    fid_featuresdict_to_statistics_cached,
+    fid_statistics_to_metric,
+)
+from torch_fidelity.metric_isc import isc_featuresdict_to_metric
+from torch_fidelity.metric_kid import kid_featuresdict_to_metric
+from torch_fidelity.metric_prc import prc_featuresdict_to_metric
 from torch_fidelity.registry import DATASETS_REGISTRY
+from torch_fidelity.utils import (
+    create_feature_extractor,
+    extract_featuresdict_from_input_id_cached,
+    get_cacheable_input_name,
+    resolve_feature_layer_for_metric,
+)
 
 from gans.data import SPLITS, Dataset
 from gans.feature_extractor_classifier import classifier_extractor, resolve_cache_dir
 from gans.metrics import (
     CLASSIFIER_ACCURACY,
+    COVERAGE,
+    DENSITY,
     FID,
     IS,
     IS_STD,
@@ -43,8 +88,14 @@ CLASSIFIER = "classifier"
 INCEPTION = "inception-v3-compat"
 EXTRACTORS = (CLASSIFIER, INCEPTION)
 PRC = "prc"  # requests both precision and recall
+DC = "dc"  # requests both density and coverage
 INCEPTION_WEIGHTS_ENV = "GANS_INCEPTION_WEIGHTS"
 LIBRARY = f"torch-fidelity {torch_fidelity.__version__}"
+LIBRARY_PRDC = f"prdc {importlib.metadata.version('prdc')}"
+# k of density and coverage, as Naeem et al. 2020 choose it: for two equal samples of one
+# distribution coverage is then 1 - 2^-5 = 0.97 in expectation (measured for 1,000 train against
+# the 1,000 test digits: coverage 0.94, density 0.93).
+DC_NEIGHBOURS = 5
 # torch-fidelity's default KID subset size and count; the size is smaller when there are fewer
 # samples, and the count 1 when each subset would hold both whole sample sets (_kid_subsets)
 KID_MAX_SUBSET = torch_fidelity.defaults.DEFAULTS["kid_subset_size"]
@@ -55,17 +106,75 @@ KID_WHOLE_SETS = (  # the reason given with kid_std's NaN when KID was computed 
 )
 GENERATE_CHUNK = 500  # images generated per call, to bound memory
 
-# Rows emitted per request, with the torch-fidelity result key of each.
-_ROWS = {
-    FID: ((FID, torch_fidelity.KEY_METRIC_FID),),
-    IS: ((IS, torch_fidelity.KEY_METRIC_ISC_MEAN), (IS_STD, torch_fidelity.KEY_METRIC_ISC_STD)),
-    KID: ((KID, torch_fidelity.KEY_METRIC_KID_MEAN), (KID_STD, torch_fidelity.KEY_METRIC_KID_STD)),
-    PRC: (
-        (PRECISION, torch_fidelity.KEY_METRIC_PRECISION),
-        (RECALL, torch_fidelity.KEY_METRIC_RECALL),
+
+@dataclass(frozen=True)
+class _Request:
+    """What one value of ``metrics`` computes, from the features of both inputs."""
+
+    rows: tuple[tuple[str, str], ...]  # (metric name, key in the computed results) per row
+    fidelity_metric: str  # torch-fidelity metric whose feature layer it reads
+    compute: Callable  # (fake features, real features, layer, extractor, options) -> results
+    library: str
+
+
+def _fid(fake, real, layer, extractor, options) -> dict:
+    # Statistics of the real input are cached under its registered name, as torch-fidelity does.
+    statistics = [
+        fid_featuresdict_to_statistics_cached(
+            features, get_cacheable_input_name(slot, **options), extractor, layer, **options
+        )
+        for slot, features in ((1, fake), (2, real))
+    ]
+    return fid_statistics_to_metric(*statistics, verbose=False)
+
+
+def _density_coverage(fake, real, layer, extractor, options) -> dict:
+    import prdc  # with scikit-learn, 1.5 s to import: only when asked for
+
+    with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the sample counts
+        found = prdc.compute_prdc(
+            real_features=real[layer].numpy(),
+            fake_features=fake[layer].numpy(),
+            nearest_k=DC_NEIGHBOURS,
+        )
+    return {DENSITY: float(found["density"]), COVERAGE: float(found["coverage"])}
+
+
+_REQUESTS = {
+    FID: _Request(((FID, torch_fidelity.KEY_METRIC_FID),), "fid", _fid, LIBRARY),
+    IS: _Request(
+        ((IS, torch_fidelity.KEY_METRIC_ISC_MEAN), (IS_STD, torch_fidelity.KEY_METRIC_ISC_STD)),
+        "isc",
+        lambda fake, real, layer, extractor, options: isc_featuresdict_to_metric(
+            fake, layer, **options
+        ),
+        LIBRARY,
+    ),
+    KID: _Request(
+        ((KID, torch_fidelity.KEY_METRIC_KID_MEAN), (KID_STD, torch_fidelity.KEY_METRIC_KID_STD)),
+        "kid",
+        lambda fake, real, layer, extractor, options: kid_featuresdict_to_metric(
+            fake, real, layer, **options
+        ),
+        LIBRARY,
+    ),
+    PRC: _Request(
+        (
+            (PRECISION, torch_fidelity.KEY_METRIC_PRECISION),
+            (RECALL, torch_fidelity.KEY_METRIC_RECALL),
+        ),
+        "prc",
+        lambda fake, real, layer, extractor, options: prc_featuresdict_to_metric(
+            fake, real, layer, **options
+        ),
+        LIBRARY,
+    ),
+    # On the features precision/recall use: both pairs are neighbour metrics.
+    DC: _Request(
+        ((DENSITY, DENSITY), (COVERAGE, COVERAGE)), "prc", _density_coverage, LIBRARY_PRDC
     ),
 }
-REQUESTS = tuple(_ROWS)  # fid, is, kid, prc
+REQUESTS = tuple(_REQUESTS)  # fid, is, kid, prc, dc
 
 
 class InceptionUnavailable(RuntimeError):
@@ -111,7 +220,8 @@ def evaluate_images(
             (splits may be sorted by class); None: the whole split.
         split: ``"train"`` or ``"test"``.
         extractor: ``"classifier"`` (trained on ``real``) or ``"inception-v3-compat"``.
-        metrics: any of ``"fid"``, ``"is"``, ``"kid"``, ``"prc"`` (precision and recall).
+        metrics: any of ``"fid"``, ``"is"``, ``"kid"``, ``"prc"`` (precision and recall),
+            ``"dc"`` (density and coverage).
         eval_seed: seeds torch-fidelity's KID subsets and IS split shuffling.
         cache_dir: parent of ``classifiers/`` and ``fidelity_cache/``; see ``resolve_cache_dir``.
         inception_weights: torch-fidelity Inception weights file; None: ``$GANS_INCEPTION_WEIGHTS``,
@@ -122,10 +232,10 @@ def evaluate_images(
             ``mnist:7``: a classifier trained on one class says nothing.
 
     Returns:
-        One row per value: fid, is, is_std, kid, kid_std, precision, recall as requested, plus
-        classifier_accuracy for the classifier. Without Inception weights the rows hold NaN and
-        say why in ``unavailable``; so does kid_std when n_fake = n_real <= 1000, where KID is
-        computed once on the whole sets (``_kid_subsets``).
+        One row per value: fid, is, is_std, kid, kid_std, precision, recall, density, coverage
+        as requested, plus classifier_accuracy for the classifier. Without Inception weights the
+        rows hold NaN and say why in ``unavailable``; so does kid_std when n_fake = n_real <=
+        1000, where KID is computed once on the whole sets (``_kid_subsets``).
     """
     unknown = set(metrics) - set(REQUESTS)
     if unknown or not metrics:
@@ -141,9 +251,11 @@ def evaluate_images(
     n_real = len(real_images)
     cache_root = resolve_cache_dir(cache_dir)
 
-    def row(metric: str, value: float, name: str, unavailable: str | None = None) -> MetricRow:
+    def row(
+        metric: str, value: float, name: str, library: str = LIBRARY, unavailable: str | None = None
+    ) -> MetricRow:
         return MetricRow(
-            metric, value, name, n_real, n_fake, split, eval_seed, LIBRARY, unavailable
+            metric, value, name, n_real, n_fake, split, eval_seed, library, unavailable
         )
 
     extra_rows: list[MetricRow] = []
@@ -154,7 +266,7 @@ def evaluate_images(
         options.update(
             feature_layer_fid=info.feature_layer_fid,
             feature_layer_kid=info.feature_layer_fid,
-            feature_layer_prc=info.feature_layer_fid,
+            feature_layer_prc=info.feature_layer_prc,
             feature_layer_isc=info.feature_layer_isc,
         )
         extra_rows.append(row(CLASSIFIER_ACCURACY, info.accuracy, name))
@@ -163,7 +275,11 @@ def evaluate_images(
         try:
             weights = find_inception_weights(inception_weights)
         except InceptionUnavailable as error:
-            return [row(m, math.nan, name, str(error)) for r in metrics for m, _ in _ROWS[r]]
+            return [
+                row(metric, math.nan, name, _REQUESTS[r].library, str(error))
+                for r in metrics
+                for metric, _ in _REQUESTS[r].rows
+            ]
         # Real features are cached under the extractor's name, which is the same for every weights
         # file; a directory per weights file keeps features of different weights apart.
         options.update(
@@ -172,13 +288,10 @@ def evaluate_images(
         )
 
     kid_subsets = _kid_subsets(n_real, n_fake)
-    results = torch_fidelity.calculate_metrics(
+    results = _calculate(
+        metrics,
         input1=_UInt8Images(_to_uint8(_draw(generate, n_fake), rgb)),
         input2=_register_real(real, split, real_images, rgb),
-        fid=FID in metrics,
-        isc=IS in metrics,
-        kid=KID in metrics,
-        prc=PRC in metrics,
         feature_extractor=name,
         kid_subset_size=min(KID_MAX_SUBSET, n_real, n_fake),
         kid_subsets=kid_subsets,
@@ -191,12 +304,40 @@ def evaluate_images(
         verbose=False,
         **options,
     )
-    rows = [row(m, float(results[key]), name) for r in metrics for m, key in _ROWS[r]]
+    rows = [
+        row(metric, float(results[key]), name, _REQUESTS[r].library)
+        for r in metrics
+        for metric, key in _REQUESTS[r].rows
+    ]
     if kid_subsets == 1:
         rows = [
-            row(KID_STD, math.nan, name, KID_WHOLE_SETS) if r.metric == KID_STD else r for r in rows
+            row(KID_STD, math.nan, name, unavailable=KID_WHOLE_SETS) if r.metric == KID_STD else r
+            for r in rows
         ]
     return rows + extra_rows
+
+
+def _calculate(requests: tuple[str, ...], **options) -> dict[str, float]:
+    """The requested metrics from one feature extraction per input, with torch-fidelity's options.
+
+    This is ``torch_fidelity.calculate_metrics`` for one extractor, opened up so that density and
+    coverage read the same features: calling it and then extracting again for prdc would pass
+    the generated images through the extractor twice (Inception: seconds per thousand on a CPU).
+    """
+    layers = {
+        r: resolve_feature_layer_for_metric(_REQUESTS[r].fidelity_metric, **options)
+        for r in requests
+    }
+    extractor = create_feature_extractor(
+        options["feature_extractor"], sorted(set(layers.values())), **options
+    )
+    fake, real = (
+        extract_featuresdict_from_input_id_cached(i, extractor, **options) for i in (1, 2)
+    )
+    results = {}
+    for r in requests:
+        results.update(_REQUESTS[r].compute(fake, real, layers[r], extractor, options))
+    return results
 
 
 def _kid_subsets(n_real: int, n_fake: int) -> int:

@@ -20,7 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
-from benchmarks import report, report_stats
+from benchmarks import report
 from benchmarks import run as run_module
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -127,7 +127,7 @@ def _markdown_tables(text: str) -> list[list[list[str]]]:
 
 def _summary_tables(readme: str) -> dict[str, list[list[str]]]:
     names = re.findall(r"^## (\S+)\n\n### Summary", readme, flags=re.M)
-    summaries = [t for t in _markdown_tables(readme) if t[0][:2] == ["strategy", "seeds done"]]
+    summaries = [t for t in _markdown_tables(readme) if t[0][:3] == ["strategy", "seeds", "done"]]
     assert len(names) == len(summaries)
     return dict(zip(names, summaries, strict=True))
 
@@ -167,34 +167,53 @@ def test_html_is_self_contained(report_dir):
 def test_summary_numbers_are_the_means_over_seeds_of_runs_parquet(report_dir, runs):
     summaries = _summary_tables((report_dir / "README.md").read_text())
     assert set(summaries) == {"25gaussians", "mnist-5k"}
-    checked = 0
+    checked = expected = 0
     for dataset, table in summaries.items():
         header = [h.split(" ")[0].replace("\\_", "_") for h in table[0]]
-        done = runs[(runs["dataset"] == dataset) & (runs["status"] == "done")]
-        for row in table[1:]:
-            strategy = row[0]
-            mine = done[done["strategy"] == strategy]
-            assert int(row[1]) == len(mine)
-            assert (
-                int(row[3])
-                == (
-                    (runs["dataset"] == dataset)
-                    & (runs["strategy"] == strategy)
-                    & (runs["status"] == "failed")
-                ).sum()
-            )
+        ours = runs[runs["dataset"] == dataset]
+        strategies = table[1:-2]  # then the reference rows: real data, untrained
+        assert [row[0] for row in table[-2:]] == ["real data (floor)", "untrained (iteration 0)"]
+        assert [row[0] for row in strategies] == list(dict.fromkeys(ours["strategy"]))
+        for row in strategies:
+            mine = ours[ours["strategy"] == row[0]]
+            done = mine[mine["status"] == "done"]
+            assert [int(c) for c in row[1:5]] == [
+                len(mine),
+                len(done),
+                (mine["status"] == "diverged").sum(),
+                (mine["status"] == "failed").sum(),
+            ]
             for column, cell in zip(header, row, strict=True):
                 if column not in runs or column in ("strategy",):
                     continue
-                if mine.empty:  # the broken strategy: no finished run, no number
+                if done.empty:  # the broken strategy: no finished run, no number
                     assert cell == "—"
                     continue
+                if cell == "—":  # a column with no value for this strategy
+                    assert done[column].isna().all(), column
+                    continue
+                expected += 1
                 text = cell.replace("**", "").replace("★", "")
                 mean = float(text.split(" ± ")[0])
-                expected = mine[column].mean()
-                assert mean == pytest.approx(expected, rel=1e-3, abs=1e-9), (dataset, column)
+                assert mean == pytest.approx(done[column].mean(), rel=1e-3, abs=1e-9), column
                 checked += 1
-    assert checked == 2 * 3 + 2 * 5  # gan and wgan-gp: 3 toy metrics, 5 image metrics
+    assert checked == expected >= 2 * 3 + 2 * 5  # gan and wgan-gp: 3 toy metrics, >= 5 image
+
+
+def test_reference_rows_hold_real_data_and_the_untrained_generators(suite_dir, report_dir):
+    floors = pd.read_parquet(suite_dir / "references.parquet")
+    evals = pd.read_parquet(suite_dir / "evals.parquet")
+    table = _summary_tables((report_dir / "README.md").read_text())["25gaussians"]
+    header = [h.split(" ")[0] for h in table[0]]
+    floor, untrained = (dict(zip(header, row, strict=True)) for row in table[-2:])
+    real_w1 = floors[(floors["dataset"] == "25gaussians") & (floors["stage"] == "final")]
+    real_w1 = real_w1.loc[real_w1["metric"] == "w1", "value"].item()
+    assert float(floor["w1"]) == pytest.approx(real_w1, rel=1e-3)
+    initial = evals[(evals["dataset"] == "25gaussians") & (evals["stage"] == "initial")]
+    initial_w1 = initial.loc[initial["metric"] == "w1", "value"]
+    assert len(initial_w1) == 4  # gan and wgan-gp, two seeds; the broken runs failed first
+    assert float(untrained["w1"]) == pytest.approx(initial_w1.mean(), rel=1e-3)
+    assert 0 < real_w1 < initial_w1.min()  # real data score better than untrained generators
 
 
 def test_regenerating_gives_identical_tables_and_numbers(
@@ -244,51 +263,24 @@ def test_failed_runs_are_listed_with_step_and_message(report_dir, runs):
     assert all("RuntimeError" in row[6] for row in failures[1:])
 
 
-def test_two_vs_two_seeds_say_too_few_to_conclude(report_dir):
+def test_two_vs_two_seeds_say_too_few_to_conclude_once_per_dataset(report_dir):
     readme = (report_dir / "README.md").read_text()
     pairs = [row for t in _markdown_tables(readme) if t[0][0] == "metric" for row in t[1:]]
-    assert len(pairs) == 3 + 5  # one pair (gan, wgan-gp) per metric of each dataset
+    assert len(pairs) >= 3 + 5  # one pair (gan, wgan-gp) per metric of each dataset
     for row in pairs:
-        assert row[7] == "2 vs 2"
-        assert row[8].startswith("too few seeds to conclude")
-        assert "smallest possible Mann-Whitney p is 0.33" in row[8]
+        assert row[9] == "2 vs 2"
+        assert row[10] == "too few seeds"
+    assert readme.count("Too few seeds to conclude for") == 2
 
 
-@pytest.mark.parametrize(
-    ("x", "y", "sentence", "p"),
-    [
-        pytest.param(
-            [10, 11, 12, 13, 14],
-            [20, 21, 22, 23, 24],
-            "a lower FID than b",
-            2 / 252,
-            id="5-vs-5-separated",
-        ),
-        pytest.param(
-            [10, 21, 12, 23, 14],
-            [20, 11, 22, 13, 24],
-            "no clear difference in FID between a and b",
-            0.6905,
-            id="5-vs-5-mixed",
-        ),
-    ],
-)
-def test_compare_words_the_result_plainly(x, y, sentence, p):
-    found = report_stats.compare("fid", "b", np.array(y, float), "a", np.array(x, float))
-    assert found.better == "a"  # lower mean fid
-    assert found.sentence.startswith(sentence)
-    assert found.p == pytest.approx(p, abs=1e-3)
-    assert "5 vs 5 seeds" in found.sentence
-
-
-def test_compare_interval_is_seeded_and_holds_the_difference():
-    x, y = np.array([1.0, 2.0, 3.0, 4.0]), np.array([3.0, 5.0, 4.0, 6.0])
-    first = report_stats.compare("w1", "a", x, "b", y)
-    again = report_stats.compare("w1", "a", x, "b", y)
-    assert (first.low, first.high) == (again.low, again.high)
-    assert first.difference == pytest.approx(2.0, abs=1e-12)
-    assert first.low <= first.difference <= first.high
-    assert report_stats.smallest_p(2, 2) == pytest.approx(1 / 3, abs=1e-12)
+def test_the_report_leads_with_the_answer(report_dir):
+    readme = (report_dir / "README.md").read_text()
+    sections = re.findall(r"^## (.+)$", readme, flags=re.M)
+    assert sections[0] == "Answer" and sections[-1] == "Methods"
+    answer = readme.split("## Answer", 1)[1].split("\n## ", 1)[0]
+    assert "### 25gaussians" in answer and "### mnist-5k" in answer
+    assert "Final W1 (lower is better" in answer and "Final FID (lower is better" in answer
+    assert "Cost per generator iteration" in answer
 
 
 class _DevTools:
@@ -416,11 +408,3 @@ def test_report_renders_in_headless_chromium(report_dir, tmp_path):
     pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(shot))).convert("L"))
     assert pixels.shape == (2000, 1280)
     assert 0.01 < (pixels < 200).mean() < 0.9  # text and figures on a white page: not blank
-
-
-def test_equal_means_up_to_float_rounding_are_the_same():
-    # 0.015 and 0.015 summed in another order differ in the 18th digit; that is no difference.
-    x, y = np.array([0.02, 0.01]), np.array([0.001, 0.029])
-    found = report_stats.compare("high_quality_fraction", "a", x, "b", y)
-    assert found.difference == 0.0
-    assert "have the same mean" in found.sentence

@@ -15,11 +15,13 @@ import torch
 from torchvision.datasets import MNIST
 
 import gans
-from benchmarks.execute import run_row
+from benchmarks.execute import REAL_DATA, reference_rows, run_row
 from benchmarks.executors import cpu_cores
 from benchmarks.run import _workers, main
-from benchmarks.store import CONFIG_COLUMNS, DONE_MARKER
+from benchmarks.store import CONFIG_COLUMNS, DONE_MARKER, REFERENCE_COLUMNS
 from benchmarks.suites import load_suite
+from gans.feature_extractor_classifier import classifier_extractor
+from gans.metrics_image import INCEPTION
 from gans.storage import save_atomically
 
 N_CRITIC = {"gan": 1, "wgan-gp": 5}
@@ -120,11 +122,21 @@ def test_a_tiny_suite_runs_and_leaves_long_form_tables(finished):
     )
     for run_id in runs.run_id:
         mine = evals[evals.run_id == run_id]
-        assert sorted(set(zip(mine.stage, mine.gen_iter))) == [("final", 20), ("intermediate", 10)]
-        w1 = mine[mine.metric == "w1"].set_index("stage")
-        assert list(w1.loc[["intermediate", "final"], "n_fake"]) == [100, 200]
+        assert sorted(set(zip(mine.stage, mine.gen_iter))) == [
+            ("final", 20),
+            ("initial", 0),
+            ("intermediate", 0),
+            ("intermediate", 10),
+        ]
+        w1 = mine[mine.metric == "w1"].set_index(["stage", "gen_iter"])
+        assert w1.n_fake.to_dict() == {
+            ("intermediate", 0): 100,
+            ("initial", 0): 200,
+            ("intermediate", 10): 100,
+            ("final", 20): 200,
+        }
         assert w1.value.between(0, 10).all()
-        final = w1.loc["final", "value"]
+        final = w1.loc[("final", 20), "value"]
         assert runs.set_index("run_id").loc[run_id, "w1"] == final
     assert set(evals.metric) >= {"w1", "modes_covered", "high_quality_fraction"}
 
@@ -132,12 +144,130 @@ def test_a_tiny_suite_runs_and_leaves_long_form_tables(finished):
     assert list(csv.run_id) == list(runs.run_id) and list(csv.status) == list(runs.status)
 
 
+def test_every_run_evaluates_its_untrained_generator_with_both_plans(finished):
+    suite_dir = finished[1] / "tiny"
+    evals, runs = table(suite_dir, "evals"), table(suite_dir, "runs").set_index("run_id")
+    for run_id, mine in evals.groupby("run_id"):
+        at = {
+            stage: rows.set_index("metric") for stage, rows in mine.groupby(["stage", "gen_iter"])
+        }
+        # Iteration 0 is evaluated as every later point of its plan: the same metrics and counts.
+        for untrained, trained in [
+            (("intermediate", 0), ("intermediate", 10)),
+            (("initial", 0), ("final", 20)),
+        ]:
+            assert list(at[untrained].index) == list(at[trained].index)
+            columns = ["n_fake", "n_real", "feature_extractor", "eval_seed"]
+            pd.testing.assert_frame_equal(at[untrained][columns], at[trained][columns])
+        assert (at[("initial", 0)].elapsed_s == 0).all()
+        # An untrained MLP puts its points near the origin, far from the 25 modes (measured
+        # W1 1.36-1.39); 20 iterations barely move it, so only the stage tells them apart.
+        untrained_w1 = at[("initial", 0)].loc["w1", "value"]
+        assert 1.2 <= untrained_w1 <= 1.6
+        assert at[("initial", 0)].loc["modes_covered", "value"] == 0
+        assert runs.loc[run_id, "w1"] == at[("final", 20)].loc["w1", "value"] != untrained_w1
+
+
+def test_evaluating_the_untrained_generator_leaves_training_unchanged(finished):
+    """Each run's curves equal those of a trainer that is never evaluated: evaluation at iteration
+    0 (and later) draws from streams of its own."""
+    suite, out = finished
+    curves = table(out / "tiny", "curves")
+    for spec in load_suite(str(suite)).runs():
+        trainer = gans.Trainer(spec.train, progress=False)
+        assert trainer.train(until=20) == gans.DONE
+        unevaluated = pd.DataFrame(trainer.curves).drop(columns="elapsed_s")
+        mine = curves[curves.run_id == spec.run_id][unevaluated.columns].reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, unevaluated, check_exact=True)
+
+
+def test_the_real_data_floor_is_scored_like_the_runs(finished):
+    suite_dir = finished[1] / "tiny"
+    refs = table(suite_dir, "references")
+    assert tuple(refs.columns) == REFERENCE_COLUMNS
+    assert set(refs.dataset) == {"25gaussians"} and set(refs.reference) == {REAL_DATA}
+    # The first run's seed (0) seeds the floor; the counts are those of the runs' evaluations.
+    assert set(refs.eval_seed) == {0} and refs.unavailable.isna().all()
+    evals = table(suite_dir, "evals")
+    for stage, n_fake in [("intermediate", 100), ("final", 200)]:
+        floor = refs[refs.stage == stage].set_index("metric")
+        assert sorted(floor.index) == sorted(evals[evals.stage == stage].metric.unique())
+        assert set(floor.n_fake) == {n_fake} and floor.loc["w1", "n_real"] == n_fake
+        direct = gans.evaluate_real(gans.load_dataset("25gaussians"), n_fake, eval_seed=0)
+        assert floor.value.to_dict() == {row.metric: row.value for row in direct}
+        assert floor.loc["modes_covered", "value"] >= 23
+    # Train against test points of the same mixture: W1 of sampling noise alone, measured 0.39
+    # at 100 points and 0.17 at 200, against 1.35-1.39 for the untrained generators.
+    w1 = refs[refs.metric == "w1"].set_index("stage").value
+    assert 0.25 <= w1["intermediate"] <= 0.55 and 0.1 <= w1["final"] <= 0.3
+
+
+DIGITS_SUITE = """
+seeds = [0]
+strategies = ["gan"]
+
+[eval]
+intermediate_samples = 100
+final_samples = {final}
+extractors = ["classifier", "inception-v3-compat"]
+
+[datasets."mnist-5k:7"]
+arch = "dcgan28"
+width = 8
+batch_size = 16
+gen_iters = 2
+eval_every = 1
+"""
+
+
+def test_a_class_subset_floor_uses_the_runs_classifier_and_needs_no_inception(tmp_path, capsys):
+    path = tmp_path / "digits.toml"
+    path.write_text(DIGITS_SUITE.format(final=300))
+    missing = tmp_path / "missing.pt"
+    assert run("--suite", path, "--out", tmp_path / "out", "--inception-weights", missing) == 0
+    assert "real-data floor for mnist-5k:7: intermediate (100 samples) kid=" in (
+        capsys.readouterr().out
+    )
+    refs = table(tmp_path / "out" / "digits", "references")
+    evals = table(tmp_path / "out" / "digits", "evals")
+    # The whole dataset's classifier, as the run's: one trained on sevens alone says nothing.
+    full = gans.load_dataset("mnist-5k")
+    classifier = classifier_extractor(full).name
+    assert set(evals.feature_extractor) == set(refs.feature_extractor) == {classifier, INCEPTION}
+    key = ["stage", "metric", "feature_extractor", "n_fake", "n_real", "real_split"]
+    final = evals[evals.stage == "final"]
+    assert sorted(map(tuple, refs[refs.stage == "final"][key].values)) == sorted(
+        map(tuple, final[key].values)
+    )
+    offline = refs[refs.feature_extractor == INCEPTION]
+    assert len(offline) > 0 and offline.value.isna().all()
+    assert set(offline.unavailable) == {f"Inception weights not found at {missing}"}
+    # 300 real sevens against the 100 held-out ones (measured FID 29.5-30.7) next to a generator
+    # after two iterations (1243): the scale the floor gives.
+    fid = {
+        name: rows[(rows.metric == "fid") & (rows.feature_extractor == classifier)].value.item()
+        for name, rows in [("floor", refs[refs.stage == "final"]), ("run", final)]
+    }
+    assert 15 <= fid["floor"] <= 80 and fid["run"] >= 5 * fid["floor"]
+
+
+def test_a_floor_needing_more_train_rows_than_the_split_has_is_left_out(tmp_path):
+    path = tmp_path / "digits.toml"
+    path.write_text(DIGITS_SUITE.format(final=500))  # mnist-5k:7 has 400 train sevens
+    spec = load_suite(str(path)).runs()[0]
+    rows, skipped = reference_rows(spec, gans.load_dataset("mnist-5k:7"))
+    assert skipped == ["final: 500 samples, the train split has 400"]
+    assert {row["stage"] for row in rows} == {"intermediate"}
+    assert sorted(row["metric"] for row in rows) == ["classifier_accuracy", "fid", "kid", "kid_std"]
+    assert {row["n_fake"] for row in rows} == {100}
+
+
 def test_rerunning_a_finished_suite_retrains_nothing(finished, tmp_path):
     suite, out = copy_of(finished, tmp_path)
     suite_dir = out / "tiny"
     before = run_dirs(suite_dir)
     checkpoints = {p: p.stat().st_mtime_ns for p in suite_dir.glob("*/state.pt")}
-    tables = {name: table(suite_dir, name) for name in ("runs", "curves", "evals")}
+    tables = {name: table(suite_dir, name) for name in ("runs", "curves", "evals", "references")}
     assert run("--suite", suite, "--out", out) == 0
     assert run_dirs(suite_dir) == before and len(before) == 4
     assert {p: p.stat().st_mtime_ns for p in suite_dir.glob("*/state.pt")} == checkpoints
