@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -184,10 +185,14 @@ def seed_values(runs: pd.DataFrame, evals: pd.DataFrame, metrics: list[str]) -> 
     elsewhere and left out here.
     """
     rows = []
-    for run in runs[runs["status"].isin([gans.DONE, gans.DIVERGED])].itertuples():
+    # Rows as dicts, not itertuples: namedtuples rename columns that are keywords ("is").
+    for run in runs[runs["status"].isin([gans.DONE, gans.DIVERGED])].to_dict("records"):
+        run = SimpleNamespace(
+            **{k: run[k] for k in ("run_id", "strategy", "seed", "status")}, values=run
+        )
         for metric in metrics:
             if run.status == gans.DONE:
-                value, counted = getattr(run, metric, math.nan), FINAL
+                value, counted = run.values.get(metric, math.nan), FINAL
             else:
                 value, counted = _last_good(evals, run.run_id, metric), LAST_GOOD
             rows.append(
