@@ -28,6 +28,7 @@ from benchmarks import report_plots as plots
 from benchmarks import report_stats as rs
 from benchmarks.execute import INITIAL
 from benchmarks.provenance import ENVIRONMENT_FILE, environment
+from benchmarks.report_figures import Figure, palette
 from gans import metrics as m
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -148,7 +149,7 @@ def header(suite_dir: Path, runs: pd.DataFrame, evals: pd.DataFrame) -> list[tup
 
 def build_context(suite_dir: Path, tables: dict[str, pd.DataFrame]) -> dict:
     runs, curves, evals = tables["runs"], tables["curves"], tables["evals"]
-    colours = plots.palette(rs.strategy_order(runs))
+    colours = palette(rs.strategy_order(runs))
     datasets = [
         _dataset_context(dataset, runs, curves, evals, tables["references"], suite_dir, colours)
         for dataset in dict.fromkeys(runs["dataset"])
@@ -231,7 +232,7 @@ def environments() -> tuple[jinja2.Environment, jinja2.Environment]:
     return html, markdown
 
 
-def _figures(context) -> list[plots.Figure]:
+def _figures(context) -> list[Figure]:
     return context["suite_figures"] + [f for d in context["datasets"] for f in d["figures"]]
 
 

@@ -1,33 +1,27 @@
-"""The report's figures, drawn with seaborn on matplotlib's Agg backend and returned as PNG bytes.
+"""The report's charts: quality per seed and over training, critic curves, time per iteration.
 
-One style everywhere, and one colour per strategy, fixed by the strategy's position in the suite,
-so a strategy looks the same in every figure of a report. Quality plots carry reference lines
-(real data, an untrained generator) so a value reads at a glance. Every figure function returns
-``Drawing``s, the matplotlib figure not yet rendered, so tests can read its artists.
+Quality plots carry reference lines (real data, an untrained generator) so a value reads at a
+glance. ``dataset_figures`` and ``suite_figures`` assemble every figure of the report, the images of
+``report_images`` included, in reading order.
 """
 
 from __future__ import annotations
 
-import io
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib import ticker
 
-matplotlib.use("Agg")  # files only, never a window; must precede pyplot
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib import ticker  # noqa: E402
-
-import gans  # noqa: E402
-from benchmarks.execute import FAILED  # noqa: E402
-from benchmarks.execute import INCEPTION_SUFFIX as SUFFIX  # noqa: E402
-from benchmarks.report_stats import (  # noqa: E402
+import gans
+from benchmarks import report_images as images
+from benchmarks.execute import FAILED
+from benchmarks.execute import INCEPTION_SUFFIX as SUFFIX
+from benchmarks.report_figures import Drawing, Figure, slug, styled
+from benchmarks.report_stats import (
     LOG_SCALE,
     REAL_DATA,
     REFERENCE_LABELS,
@@ -36,10 +30,8 @@ from benchmarks.report_stats import (  # noqa: E402
     metric_label,
     ordered_metrics,
 )
-from gans.metrics_image import INCEPTION  # noqa: E402
+from gans.metrics_image import INCEPTION
 
-STYLE = {"style": "whitegrid", "context": "notebook", "font_scale": 0.9}
-DPI = 90  # about 1000 px wide: sharp on a laptop, small enough to embed many
 PANEL = 3.6  # inches per subplot
 RAW_ALPHA = 0.25  # raw values behind their smoothed line
 # One line style per reference, the same in every figure; the legend names them.
@@ -58,47 +50,6 @@ LOG_SPAN = 30
 SEED_SPREAD = 0.3  # width of a strategy's row of per-seed points on the categorical axis
 DONE_MARKER = {"marker": "o", "s": 45, "edgecolors": "black", "linewidths": 0.6}
 DIVERGED_MARKER = {"marker": "X", "s": 80, "facecolors": "none", "linewidths": 1.5}
-# An 8x8 MNIST grid is 242 px: at 3.6 in (324 px at DPI) every pixel is drawn, none dropped.
-SAMPLE_CELL = 3.6
-SAMPLE_COLUMNS = 3  # grids per figure row (about 1000 px); further seeds or iterations wrap
-
-
-@dataclass(frozen=True)
-class Figure:
-    name: str  # file name stem: [a-z0-9-] only
-    title: str
-    caption: str
-    png: bytes
-
-
-@dataclass(frozen=True)
-class Drawing:
-    """A figure drawn but not yet rendered: ``fig`` is matplotlib's, for tests to inspect."""
-
-    name: str
-    title: str
-    caption: str
-    fig: matplotlib.figure.Figure
-
-    def render(self) -> Figure:
-        return Figure(self.name, self.title, self.caption, _png(self.fig))
-
-
-def palette(strategies: list[str]) -> dict[str, tuple]:
-    colours = sns.color_palette("colorblind", max(len(strategies), 1))
-    return dict(zip(strategies, colours, strict=True))
-
-
-def slug(*parts: str) -> str:
-    return "-".join(re.sub(r"[^a-z0-9]+", "-", str(p).lower()).strip("-") for p in parts)
-
-
-def _png(fig) -> bytes:
-    buffer = io.BytesIO()
-    # No software version or date in the file: the same tables give the same bytes.
-    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    return buffer.getvalue()
 
 
 def _axes(n: int, ncols: int | None = None, height: float = PANEL):
@@ -440,130 +391,6 @@ def time_per_iteration(runs: pd.DataFrame, colours) -> list[Drawing]:
     return [Drawing("time-per-iteration", "Time per generator iteration", caption, fig)]
 
 
-def _sample_files(run_dir: Path) -> list[Path]:
-    return sorted((run_dir / "samples").glob("*.png"))
-
-
-def _image_grid(title, rows: list[tuple[str, list[tuple[str, Path]]]], colours):
-    """One figure row per SAMPLE_COLUMNS grids of a strategy; its further grids wrap below."""
-    lines = [
-        (name, cells[start : start + SAMPLE_COLUMNS])
-        for name, cells in rows
-        for start in range(0, len(cells), SAMPLE_COLUMNS)
-    ]
-    ncols = max(len(cells) for _, cells in lines)
-    fig, axes = plt.subplots(
-        len(lines),
-        ncols,
-        figsize=(SAMPLE_CELL * ncols, (SAMPLE_CELL + 0.3) * len(lines)),
-        squeeze=False,
-        layout="constrained",
-    )
-    for ax_row, (name, cells) in zip(axes, lines):
-        for c, ax in enumerate(ax_row):
-            ax.axis("off")
-            if c < len(cells):
-                label, path = cells[c]
-                ax.imshow(plt.imread(path), cmap="gray", interpolation="nearest")
-                ax.set_title(f"{name}, {label}", fontsize=10, color=colours[name])
-    fig.suptitle(title)
-    return fig
-
-
-def sample_grids(dataset: str, runs: pd.DataFrame, suite_dir: Path, colours) -> list[Drawing]:
-    """Final samples per strategy and seed, and each strategy's progression over evaluations."""
-    done = runs[runs["status"] != FAILED]
-    finals, strips = [], []
-    for strategy in [s for s in colours if s in set(done["strategy"])]:
-        rows = done[done["strategy"] == strategy].sort_values("seed")
-        cells = [(f"seed {r.seed}", _sample_files(suite_dir / r.run_id)) for r in rows.itertuples()]
-        cells = [(label, files) for label, files in cells if files]
-        if not cells:
-            continue
-        finals.append((strategy, [(label, files[-1]) for label, files in cells]))
-        label, files = cells[0]
-        strips.append((f"{strategy} {label}", [(f"iter {int(f.stem)}", f) for f in files]))
-    if not finals:
-        return []
-    strip_colours = {name: colours[name.split(" ")[0]] for name, _ in strips}
-    wrap = f"at most {SAMPLE_COLUMNS} grids a row, further ones on the next row"
-    return [
-        Drawing(
-            slug(dataset, "samples-final"),
-            f"{dataset}: final samples",
-            "The last sample grid of every strategy and seed (diverged runs: their last "
-            f"evaluation before diverging), {wrap}.",
-            _image_grid(f"{dataset}: final samples", finals, colours),
-        ),
-        Drawing(
-            slug(dataset, "samples-progression"),
-            f"{dataset}: progression",
-            f"Sample grids at each evaluation point, for each strategy's first seed, {wrap}.",
-            _image_grid(f"{dataset}: progression", strips, strip_colours),
-        ),
-    ]
-
-
-def _load(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as toy:
-        return {key: toy[key] for key in toy.files}
-
-
-def toy_views(dataset: str, runs: pd.DataFrame, suite_dir: Path, colours) -> list[Drawing]:
-    """Generated over real points on the critic's value surface (WGAN-GP paper, Figure 1)."""
-    done = runs[runs["status"] == gans.DONE].sort_values(["strategy", "seed", "run_id"])
-    toys = {
-        (r.strategy, r.seed): _load(suite_dir / r.run_id / "toy.npz")
-        for r in done.itertuples()
-        if (suite_dir / r.run_id / "toy.npz").exists()
-    }
-    if not toys:
-        return []
-    seeds = sorted({seed for _, seed in toys})
-    strategies = [s for s in colours if s in {strategy for strategy, _ in toys}]
-    # Runs of a dataset share the real test points, hence the square; the union if not.
-    lo = min(min(t["xs"].min(), t["ys"].min()) for t in toys.values())
-    hi = max(max(t["xs"].max(), t["ys"].max()) for t in toys.values())
-    fig, axes = plt.subplots(
-        len(strategies),
-        len(seeds),
-        figsize=(3.4 * len(seeds), 3.6 * len(strategies)),
-        squeeze=False,
-        layout="constrained",
-    )
-    for ax in axes.flat:
-        ax.axis("off")
-    for (strategy, seed), toy in toys.items():
-        ax = axes[strategies.index(strategy)][seeds.index(seed)]
-        ax.axis("on")
-        ax.contourf(toy["xs"], toy["ys"], toy["critic"], levels=20, cmap="Greys", alpha=0.45)
-        ax.contour(toy["xs"], toy["ys"], toy["critic"], levels=10, colors="grey", linewidths=0.4)
-        fake = toy["fake"]
-        inside = ((fake >= lo) & (fake <= hi)).all(axis=1)
-        ax.scatter(*toy["real"].T, s=3, color="black", alpha=0.6)
-        ax.scatter(*fake[inside].T, s=4, color=colours[strategy])
-        outside = int((~inside).sum())
-        title = f"{strategy}, seed {seed}" + (f"\n{outside} points outside" if outside else "")
-        ax.set(title=title, xticks=[], yticks=[], xlim=(lo, hi), ylim=(lo, hi), aspect="equal")
-    caption = (
-        "Black: real points; strategy colour: generated points; grey levels and contour "
-        "lines: the critic's value surface (darker = higher). Every panel shows the same "
-        "square, the grid the critic was evaluated on: the real test points with a 10% margin "
-        "(the union of the runs' grids, should they differ). "
-        "Generated points outside it are left out and counted in the panel's title. Grey levels "
-        "are scaled per panel (the critics' scales differ): compare shades within a panel, not "
-        "across panels."
-    )
-    return [Drawing(slug(dataset, "toy"), f"{dataset}: samples and critic surface", caption, fig)]
-
-
-def _styled():
-    return (
-        sns.axes_style(STYLE["style"]),
-        sns.plotting_context(STYLE["context"], font_scale=STYLE["font_scale"]),
-    )
-
-
 def dataset_figures(
     dataset, runs, curves, evals, suite_dir: Path, colours, refs, per_seed, threshold
 ) -> list[Figure]:
@@ -587,19 +414,19 @@ def dataset_figures(
     Returns:
         The figures, rendered.
     """
-    style, context = _styled()
+    style, context = styled()
     with style, context:
         drawings = [
             *final_spread(dataset, per_seed, colours, refs),
             *metric_curves(dataset, evals, colours, refs, threshold),
             *critic_curves(dataset, curves, colours),
-            *sample_grids(dataset, runs, suite_dir, colours),
-            *toy_views(dataset, runs, suite_dir, colours),
+            *images.sample_grids(dataset, runs, suite_dir, colours),
+            *images.toy_views(dataset, runs, suite_dir, colours),
         ]
         return [d.render() for d in drawings]
 
 
 def suite_figures(runs, colours) -> list[Figure]:
-    style, context = _styled()
+    style, context = styled()
     with style, context:
         return [d.render() for d in time_per_iteration(runs, colours)]

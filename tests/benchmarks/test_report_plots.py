@@ -3,6 +3,7 @@ diverged seeds apart from the boxes, toy panels on one square, sample grids larg
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,11 +11,13 @@ from matplotlib.markers import MarkerStyle
 from PIL import Image
 
 import gans
+from benchmarks import report_images as images
 from benchmarks import report_plots as plots
+from benchmarks.report_figures import palette
 from benchmarks.report_stats import FINAL, LAST_GOOD, REAL_DATA, UNTRAINED
 from gans.metrics_image import CLASSIFIER
 
-COLOURS = plots.palette(["gan", "wgan-gp"])
+COLOURS = palette(["gan", "wgan-gp"])
 THRESHOLD = {"metric": "fid", "value": 63.1, "label": "quality threshold"}
 REFS = pd.DataFrame(
     [
@@ -30,7 +33,7 @@ REFS = pd.DataFrame(
 @pytest.fixture(autouse=True)
 def _close_figures():
     yield
-    plots.plt.close("all")
+    plt.close("all")
 
 
 def _evals() -> pd.DataFrame:
@@ -167,7 +170,7 @@ def test_toy_panels_share_the_square_and_count_the_points_outside(tmp_path):
     _toy(tmp_path / "b" / "toy.npz", -2.5, 2.0, inside)
     runs = _runs([("a", "gan", 0, gans.DONE), ("b", "wgan-gp", 0, gans.DONE)])
 
-    (drawing,) = plots.toy_views("25gaussians", runs, tmp_path, COLOURS)
+    (drawing,) = images.toy_views("25gaussians", runs, tmp_path, COLOURS)
 
     panels = [ax for ax in drawing.fig.axes if ax.axison]
     assert len(panels) == 2
@@ -193,7 +196,7 @@ def test_sample_grids_wrap_seeds_onto_rows_of_large_cells(tmp_path):
             Image.fromarray(pixels).save(samples / f"{step:07d}.png")
         rows.append((f"gan-{seed}", "gan", seed, gans.DONE))
 
-    finals, progression = plots.sample_grids("mnist", _runs(rows), tmp_path, COLOURS)
+    finals, progression = images.sample_grids("mnist", _runs(rows), tmp_path, COLOURS)
 
     shown = [ax for ax in finals.fig.axes if ax.images]
     assert [ax.get_title() for ax in shown] == [f"gan, seed {s}" for s in range(4)]
