@@ -117,7 +117,7 @@ def _ranking_line(values, metric, strategies, refs) -> str:
 def _difference(c: rs.Comparison) -> str:
     name = rs.metric_name(c.metric)
     if math.isfinite(c.ratio):
-        size = f"{c.better}'s {name} is {rs.fmt(1 / c.ratio)}x {c.worse}'s"
+        size = f"{c.better}'s {name} is {_times(1 / c.ratio)} {c.worse}'s"
     elif math.isfinite(c.difference):
         word = "lower" if rs.direction(c.metric) < 0 else "higher"
         size = f"{c.better}'s {name} is {rs.fmt(c.difference)} {word} than {c.worse}'s"
@@ -144,6 +144,11 @@ def _differences_line(found: list[rs.Comparison], metric: str) -> str:
     return " ".join(parts) or "No pair of strategies to compare."
 
 
+def _times(ratio: float) -> str:
+    """A ratio in a sentence: three significant digits are all a reader compares."""
+    return f"{ratio:.3g}x"
+
+
 def _modes_line(values: pd.DataFrame, strategies: list[str]) -> str | None:
     rows = values[values["metric"] == m.MODES_COVERED]
     if rows.empty or rows["value"].isna().all():
@@ -153,7 +158,7 @@ def _modes_line(values: pd.DataFrame, strategies: list[str]) -> str | None:
         mine = rows[rows["strategy"] == strategy].sort_values("seed")
         if mine.empty:
             continue
-        counts = ", ".join(rs.fmt(v) if math.isfinite(v) else "—" for v in mine["value"])
+        counts = ", ".join(str(int(v)) if math.isfinite(v) else "—" for v in mine["value"])
         collapsed = int((mine["value"] <= 1).sum())
         note = f" (one mode or none in {collapsed} of {len(mine)} seeds)" if collapsed else ""
         parts.append(f"{strategy} {counts}{note}")
@@ -197,7 +202,7 @@ def _cost_line(runs: pd.DataFrame, strategies: list[str]) -> str | None:
     cheapest = per_iter.idxmin()
     parts = [
         f"{s} {rs.fmt(per_iter[s] * 1000)} ms"
-        + ("" if s == cheapest else f" ({rs.fmt(per_iter[s] / per_iter[cheapest])}x {cheapest}'s)")
+        + ("" if s == cheapest else f" ({_times(per_iter[s] / per_iter[cheapest])} {cheapest}'s)")
         for s in strategies
         if s in per_iter
     ]
@@ -220,7 +225,7 @@ def _budget_line(runs: pd.DataFrame, values: pd.DataFrame, metric: str, strategi
     gap = finished.mean() / floor if rs.direction(metric) < 0 else floor / finished.mean()
     return (
         f"Budget: {budget}. The best strategy's mean {rs.metric_name(metric)} is "
-        f"{rs.fmt(gap)}x real data's, so this ranks the strategies early in training at this "
+        f"{_times(gap)} real data's, so this ranks the strategies early in training at this "
         f"size; it does not say where they converge."
     )
 

@@ -159,7 +159,7 @@ def _cached_path(
             extractor = f"{INCEPTION}-{_file_hash(weights)}"
         else:
             labelled = image_options.get("classifier_data") or data
-            # The classifier's name carries a hash of its training data and code version.
+            # The classifier's name carries a hash of its weights: the same name, the same network.
             extractor = classifier_extractor(labelled, cache_dir).name
         key.update(
             extractor=extractor,

@@ -180,3 +180,19 @@ def test_the_answer_ranks_every_seed_and_names_the_diverged():
     assert "1. b 0.5200" in lines[0] and "2. a 0.2000" in lines[0]
     assert "2 of 3 diverged" in lines[0]
     assert "real data scores 0.03000" in lines[0]
+
+
+def test_the_answer_words_ratios_with_three_digits_and_counts_modes_in_whole_numbers():
+    runs = _runs({"a": ["done"] * 3, "b": ["done"] * 3})
+    runs.loc[runs["strategy"] == "b", "w1"] = [0.6, 0.61, 0.62]  # a: 0.20, 0.21, 0.22
+    runs["modes_covered"] = [1.0, 8.0, 7.0, 0.0, 1.0, 2.0]
+    evals = _evals(runs, {"a": [0.3, 0.2], "b": [0.7, 0.6]})
+    values = rs.seed_values(runs, evals, ["w1", "modes_covered"])
+    found = rs.comparisons(values, ["w1"], ["a", "b"])
+    lines = answers.answer(runs, values, found, rs.references(evals, FLOORS), [], "w1")
+    significant = next(line for line in lines if line.startswith("Significant"))
+    assert "a's W1 is 0.344x b's" in significant  # geometric means 0.2098 / 0.6099
+    modes_line = next(line for line in lines if line.startswith("Modes covered"))
+    assert "a 1, 8, 7 (one mode or none in 1 of 3 seeds); b 0, 1, 2 (one mode or none in 2" in (
+        modes_line
+    )
