@@ -236,6 +236,19 @@ def _figures(context) -> list[Figure]:
     return context["suite_figures"] + [f for d in context["datasets"] for f in d["figures"]]
 
 
+_FIGURE_LINK = re.compile(r"^!\[[^\]]*\]\(([a-z0-9-]+)\.png\)$", re.MULTILINE)
+
+
+def _earlier_figures(out: Path) -> set[str]:
+    """The figures an earlier report in ``out`` linked from its README.md: the files this report
+    replaces, so a figure that is no longer drawn (a dataset left the suite) does not linger.
+    Other files in ``out`` are never touched."""
+    readme = out / "README.md"
+    return (
+        set(_FIGURE_LINK.findall(readme.read_text(encoding="utf-8"))) if readme.exists() else set()
+    )
+
+
 def write_report(suite_dir: Path, out: Path) -> None:
     context = build_context(suite_dir, load_tables(suite_dir))
     out.mkdir(parents=True, exist_ok=True)
@@ -244,6 +257,8 @@ def write_report(suite_dir: Path, out: Path) -> None:
         for f in _figures(context)
     }
     html_env, md_env = environments()
+    for stale in _earlier_figures(out) - set(uris):
+        (out / f"{stale}.png").unlink(missing_ok=True)
     for figure in _figures(context):
         (out / f"{figure.name}.png").write_bytes(figure.png)
     (out / "index.html").write_text(

@@ -229,6 +229,28 @@ def test_regenerating_gives_identical_tables_and_numbers(
     assert stable(again) == stable(report_dir / "README.md")
 
 
+def test_a_new_report_removes_the_figures_of_the_earlier_one_and_nothing_else(
+    suite_dir, report_dir, tmp_path
+):
+    out = tmp_path / "report"
+    out.mkdir()
+    kept = {"notes.txt": b"mine", "logo.png": b"not a figure of a report"}
+    for name, content in kept.items():
+        (out / name).write_bytes(content)
+    # An earlier report of a suite that had a dataset this one lacks.
+    (out / "README.md").write_text(
+        "![old: toy](swissroll-toy.png)\n![spread](mnist-5k-final-per-seed.png)\n"
+    )
+    (out / "swissroll-toy.png").write_bytes(b"stale")
+
+    assert report.main([str(suite_dir), "--out", str(out)]) == 0
+
+    assert not (out / "swissroll-toy.png").exists()
+    assert {name: (out / name).read_bytes() for name in kept} == kept
+    figures = {p.name for p in out.glob("*.png")} - set(kept)
+    assert figures == {p.name for p in report_dir.glob("*.png")}
+
+
 def test_header_says_what_the_suite_ran_with(suite_dir, report_dir):
     recorded = json.loads((suite_dir / "environment.json").read_text())
     assert set(recorded) == {"commit", "machine", "python", "libraries"}
