@@ -124,7 +124,7 @@ class TextbookLoop:
             loss.backward()
             self.opt_c.step()
             if constraint is not None:
-                constraint(self.critic)
+                constraint(list(self.critic.parameters()))
             self.critic_losses.append(loss.item())
         noise = torch.randn(self.batch_size, self.latent_dim, device=self.device)
         loss = loss_fn.generator_loss(self.critic(self.generator(noise)).view(-1))

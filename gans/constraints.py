@@ -6,20 +6,25 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import torch
-from torch import nn
-
-from gans.speedups import FlatParameters
 
 
 class Constraint(ABC):
-    """Base class of critic constraints (the plugin interface)."""
+    """Base class of critic constraints (the plugin interface).
+
+    The trainer calls the constraint after every critic update with the critic's parameters, to be
+    changed in place (a new tensor in place of a parameter is refused: the optimizer would not see
+    it). A constraint that treats every element alike (``elementwise = True``, as clipping does)
+    may be given them as one flat tensor instead, when the trainer keeps them in one
+    (gans/speedups.py): the same update in a few operations.
+    """
 
     name: ClassVar[str]
+    elementwise: ClassVar[bool] = False
 
     @abstractmethod
-    def __call__(self, critic: nn.Module) -> torch.Tensor:
-        """Modify the critic's parameters in place (under no_grad). Returns: a scalar tensor, the
-        fraction of parameters the constraint is holding at its boundary (for the curves)."""
+    def __call__(self, parameters: list[torch.Tensor]) -> torch.Tensor:
+        """Modify ``parameters`` in place (the trainer calls this under no_grad). Returns: a scalar
+        tensor, the fraction of parameters held at the constraint's boundary (for the curves)."""
 
 
 class WeightClipping(Constraint):
@@ -27,19 +32,21 @@ class WeightClipping(Constraint):
     2017, Algorithm 1, c = 0.01)."""
 
     name = "weight-clipping"
+    elementwise = True
 
     def __init__(self, clip_value: float):
         self.clip_value = clip_value
 
     @torch.no_grad()
-    def __call__(self, critic):
+    def __call__(self, parameters):
         # Multi-tensor kernels (those the optimizers use) and one count over all the weights: a
-        # handful of operations per step instead of four per parameter tensor. The trainer's critic
-        # keeps its weights in one flat tensor (gans/speedups.py): then only that one is touched.
-        flat = FlatParameters.of(critic)
-        params = [flat.parameter] if flat is not None else list(critic.parameters())
-        torch._foreach_clamp_min_(params, -self.clip_value)
-        torch._foreach_clamp_max_(params, self.clip_value)
+        # handful of operations per step instead of four per parameter tensor.
+        torch._foreach_clamp_min_(parameters, -self.clip_value)
+        torch._foreach_clamp_max_(parameters, self.clip_value)
         # one tensor to count over; reshape, as channels_last weights have no flat view
-        weights = params[0] if flat is not None else torch.cat([p.reshape(-1) for p in params])
+        weights = (
+            torch.cat([p.reshape(-1) for p in parameters])
+            if len(parameters) > 1
+            else (parameters[0].reshape(-1))
+        )
         return (weights.abs() == self.clip_value).sum() / weights.numel()

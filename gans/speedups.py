@@ -1,20 +1,34 @@
-"""Rewrites that compute what the originals compute, faster in training.
+"""Rewrites that compute what the originals compute, bit for bit in float32, faster in training.
 
-``gans.models`` defines the networks as the papers write them; the trainer applies these rewrites
-to its own copies. They add no parameters, so the networks' state dicts and run ids are unchanged.
-Outputs, gradients and updates equal the originals' bit for bit in float32, except the outputs
-and gradients of ``SubpixelConvTranspose2d`` and the input gradient of ``SubpixelGradientConv2d``,
-which add the same products in another order (tests/test_speedups.py).
+``gans.models`` defines the networks as the papers write them; ``prepare`` applies these rewrites
+to the trainer's networks and says which it applied, for the run's record:
+
+- ``gated-activations`` (only with a gradient penalty): every ReLU and LeakyReLU of the critic
+  becomes a ``GatedLeakyReLU``, whose double backward skips a pass of zeros through the critic;
+- ``flat-parameters``: each network's parameters are moved into one flat tensor, so that the
+  optimizer and an element-wise constraint update one tensor per step.
+
+They add no parameters, so state dicts and run ids are unchanged, and the outputs, gradients and
+updates equal the originals' bit for bit in float32 (tests/test_speedups.py, tests/test_trainer.py)
+with one CPU thread, which is how the runner trains on the CPU. With several threads, fused Adam
+splits a tensor between them, and where it splits one flat tensor differs from where it splits many
+small ones; its vectorised and scalar code round differently, so updates differ by about 1e-9.
+``Trainer(..., speedups=False)`` (``benchmarks.run --no-speedups``) trains the plain networks.
 """
 
 from __future__ import annotations
 
-import weakref
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+_log = logging.getLogger(__name__)
+
+GATED_ACTIVATIONS = "gated-activations"
+FLAT_PARAMETERS = "flat-parameters"
 
 
 class GatedLeakyReLU(nn.Module):
@@ -81,201 +95,6 @@ def gate_activations(module: nn.Module) -> nn.Module:
     return _replace_modules(module, gated)
 
 
-class SubpixelConvTranspose2d(nn.Module):
-    """A stride-2 ``nn.ConvTranspose2d`` that doubles the spatial size (as every upsampling layer
-    of the dcgan generators does), computed as an ordinary convolution into 4 x out_channels
-    channels followed by ``pixel_shuffle``: each of the four output phases (even or odd row, even
-    or odd column) is an ordinary convolution of the input with a sub-kernel of the transposed
-    one (Shi et al. 2016, "Is the deconvolution layer the same as a convolutional layer?").
-
-    Why: on the CPU, oneDNN's transposed convolution into few channels is slow: the generator's
-    last layer (16 -> 1 channels at 14x14, batch 64) took 1.2 ms forward where this takes 0.47 ms,
-    and 1.8 against 1.3 ms forward and backward. With many output channels it is the other way
-    round (it computes 36 products per output where the transposed convolution computes 25), so
-    ``subpixel_image_layers`` swaps only the layers that write an image.
-
-    It holds the transposed convolution's own ``weight`` and ``bias``, so state dicts are
-    unchanged. It adds the same products in another order: outputs and gradients equal the
-    transposed convolution's up to float rounding, not bit for bit.
-    """
-
-    def __init__(self, conv: nn.ConvTranspose2d):
-        super().__init__()
-        if not _doubles_size(conv):
-            raise ValueError(f"{conv} does not double the spatial size with stride 2")
-        self.weight, self.bias = conv.weight, conv.bias
-        taps, self.padding = _subpixel_taps(conv.kernel_size[0], conv.padding[0])
-        self.register_buffer("taps", taps, persistent=False)
-
-    def extra_repr(self) -> str:
-        c_in, c_out, k = self.weight.shape[:3]
-        return f"{c_in}, {c_out}, kernel_size={k}, doubling the size"
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _subpixel_conv_transpose(x, self.weight, self.bias, self.taps, self.padding)
-
-
-def _subpixel_taps(kernel_size: int, padding: int) -> tuple[torch.Tensor, int]:
-    """For a size-doubling stride-2 transposed convolution: which kernel row (or column) each of
-    the sub-kernels' taps reads, per output phase, and the sub-kernels' padding."""
-    k, p = kernel_size, padding
-    # Output row 2i + a sums input rows i + e weighted by kernel row a + p - 2e; rows outside
-    # the kernel point at index k, a zero row appended in _subpixel_conv_transpose().
-    reach = max(abs(e) for a in (0, 1) for e in range(-k, k + 1) if 0 <= a + p - 2 * e < k)
-    taps = [
-        [a + p - 2 * e if 0 <= a + p - 2 * e < k else k for e in range(-reach, reach + 1)]
-        for a in (0, 1)
-    ]
-    return torch.tensor(taps), reach
-
-
-def _subpixel_conv_transpose(
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None,
-    taps: torch.Tensor,
-    padding: int,
-) -> torch.Tensor:
-    """The size-doubling stride-2 transposed convolution of ``x`` with ``weight`` (c_in, c_out,
-    k, k), as one convolution into 4 x c_out channels and a pixel shuffle."""
-    c_in, c_out = weight.shape[:2]
-    t = taps
-    kernel = F.pad(weight, (0, 1, 0, 1))[:, :, t[:, None, :, None], t[None, :, None, :]]
-    # (c_in, c_out, row phase, column phase, taps, taps) -> channel c * 4 + 2 * row + column,
-    # the order pixel_shuffle reads
-    kernel = kernel.permute(1, 2, 3, 0, 4, 5).reshape(4 * c_out, c_in, *kernel.shape[-2:])
-    bias = None if bias is None else bias.repeat_interleave(4)
-    phases = F.conv2d(x, kernel, bias, padding=padding)
-    if c_out == 1:
-        # pixel_shuffle is 7-10% faster from the contiguous layout than from channels_last, and
-        # into one channel both layouts are the same. Into RGB the next convolution would then
-        # reorder the image: 13% slower in all (docs/performance.md).
-        phases = phases.contiguous()
-    return F.pixel_shuffle(phases, 2)
-
-
-def _doubles_size(conv: nn.ConvTranspose2d) -> bool:
-    (k, k2), (s, s2), (p, p2), (o, o2) = (
-        conv.kernel_size,
-        conv.stride,
-        conv.padding,
-        conv.output_padding,
-    )
-    return (
-        (k, s, p, o) == (k2, s2, p2, o2)
-        and s == 2
-        and k + o == 2 * p + 2  # output size (H - 1) * 2 - 2p + k + o == 2H
-        and conv.dilation == (1, 1)
-        and conv.groups == 1
-        and conv.padding_mode == "zeros"
-    )
-
-
-def subpixel_image_layers(module: nn.Module, max_channels: int = 3) -> nn.Module:
-    """Replace (in place) every size-doubling ``nn.ConvTranspose2d`` inside ``module`` with at
-    most ``max_channels`` output channels (the layers that write an image) by a
-    ``SubpixelConvTranspose2d``. Returns: ``module``."""
-
-    def subpixel(child: nn.Module) -> nn.Module | None:
-        writes_image = type(child) is nn.ConvTranspose2d and child.out_channels <= max_channels
-        return SubpixelConvTranspose2d(child) if writes_image and _doubles_size(child) else None
-
-    return _replace_modules(module, subpixel)
-
-
-class SubpixelGradientConv2d(nn.Module):
-    """A stride-2 ``nn.Conv2d`` that halves an even spatial size (as the first layer of the dcgan
-    critics does), with the gradient to its input computed as a ``SubpixelConvTranspose2d`` would:
-    that gradient is the transposed convolution of the output gradient with the same weight.
-
-    Why: the generator step sends the gradient back through the critic to the generated images,
-    and for the layer that reads them oneDNN runs that slow transposed convolution into an image's
-    few channels. The forward and the weight and bias gradients are the ordinary ones.
-
-    Training differentiates it once. Under a gradient penalty the critic's backward is itself
-    differentiated, and this layer could not tell that the penalty wants only its input gradient:
-    it would compute its weight gradient for nothing, so ``subpixel_image_gradients`` is for
-    critics trained without one. Outputs are the ``nn.Conv2d``'s; the input gradient equals its
-    up to float rounding.
-    """
-
-    def __init__(self, conv: nn.Conv2d):
-        super().__init__()
-        if not _halves_size(conv):
-            raise ValueError(f"{conv} does not halve the spatial size with stride 2")
-        self.weight, self.bias = conv.weight, conv.bias
-        self.padding = conv.padding[0]
-        taps, self.subpixel_padding = _subpixel_taps(conv.kernel_size[0], self.padding)
-        self.register_buffer("taps", taps, persistent=False)
-
-    def extra_repr(self) -> str:
-        c_out, c_in, k = self.weight.shape[:3]
-        return f"{c_in}, {c_out}, kernel_size={k}, halving the size"
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Without an input gradient (the critic's own step) the ordinary backward is used: it is
-        # the faster one for the weight and bias gradients. An odd size would leave the sub-pixel
-        # gradient one row or column short, and under autocast the backward would get a bfloat16
-        # gradient and float32 weights.
-        even = x.shape[-1] % 2 == 0 and x.shape[-2] % 2 == 0
-        if x.requires_grad and even and not torch.is_autocast_enabled(x.device.type):
-            return _Conv2dSubpixelInputGradient.apply(x, self.weight, self.bias, self)
-        return F.conv2d(x, self.weight, self.bias, stride=2, padding=self.padding)
-
-
-class _Conv2dSubpixelInputGradient(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, weight, bias, layer: SubpixelGradientConv2d):
-        ctx.save_for_backward(x, weight)
-        ctx.layer = layer
-        return F.conv2d(x, weight, bias, stride=2, padding=layer.padding)
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
-        layer = ctx.layer
-        grad_x = grad_weight = grad_bias = None
-        if ctx.needs_input_grad[0]:
-            grad_x = _subpixel_conv_transpose(
-                grad, weight, None, layer.taps, layer.subpixel_padding
-            )
-        if ctx.needs_input_grad[1]:
-            grad_weight = torch.nn.grad.conv2d_weight(
-                x, weight.shape, grad, stride=2, padding=layer.padding
-            )
-        if ctx.needs_input_grad[2]:
-            grad_bias = grad.sum((0, 2, 3))
-        return grad_x, grad_weight, grad_bias, None
-
-
-def _halves_size(conv: nn.Conv2d) -> bool:
-    """Whether ``conv`` maps an even size H to H / 2, so that its input gradient is a
-    size-doubling transposed convolution."""
-    if isinstance(conv.padding, str):  # "valid" or "same"
-        return False
-    (k, k2), (s, s2), (p, p2) = conv.kernel_size, conv.stride, conv.padding
-    return (
-        (k, s, p) == (k2, s2, p2)
-        and s == 2
-        and k - 2 * p in (1, 2)  # (H + 2p - k) // 2 + 1 == H / 2 for even H
-        and conv.dilation == (1, 1)
-        and conv.groups == 1
-        and conv.padding_mode == "zeros"
-    )
-
-
-def subpixel_image_gradients(module: nn.Module, max_channels: int = 3) -> nn.Module:
-    """Replace (in place) every size-halving ``nn.Conv2d`` inside ``module`` with at most
-    ``max_channels`` input channels (the layers that read an image) by a
-    ``SubpixelGradientConv2d``. Returns: ``module``."""
-
-    def subpixel(child: nn.Module) -> nn.Module | None:
-        reads_image = type(child) is nn.Conv2d and child.in_channels <= max_channels
-        return SubpixelGradientConv2d(child) if reads_image and _halves_size(child) else None
-
-    return _replace_modules(module, subpixel)
-
-
 class FlatParameters:
     """All parameters of ``module`` moved (in place, after any ``.to()``) into one flat tensor,
     ``parameter``, and their gradients into a second one, ``parameter.grad``.
@@ -293,10 +112,10 @@ class FlatParameters:
     still counts (every parameter of the built-in networks gets one in every step).
     """
 
-    _of: weakref.WeakKeyDictionary[nn.Module, FlatParameters] = weakref.WeakKeyDictionary()
-
     def __init__(self, module: nn.Module):
         params = list(module.parameters())
+        if not params:
+            raise ValueError("FlatParameters needs at least one parameter")
         if len({(p.dtype, p.device) for p in params}) != 1:
             raise ValueError("FlatParameters needs parameters of one dtype on one device")
         dense = (torch.contiguous_format, torch.channels_last)
@@ -318,8 +137,21 @@ class FlatParameters:
             offset += p.numel()
         self.parameter = nn.Parameter(flat)
         self.parameter.grad = grad
+        self.module = module
         self.zero_grad()  # moves the values in
-        FlatParameters._of[module] = self
+
+    @property
+    def optimized(self) -> list[torch.Tensor]:
+        """What the optimizer steps: the one flat tensor."""
+        return [self.parameter]
+
+    def constrained(self, elementwise: bool) -> list[torch.Tensor]:
+        """What a constraint gets: the flat tensor when it works element by element (the same
+        update, once), else the module's parameters, views of it with their layers' shapes."""
+        return [self.parameter] if elementwise else [p for p, _, _ in self._views]
+
+    def check_unchanged(self) -> None:
+        _check_unchanged(self.module, [p for p, _, _ in self._views])
 
     @torch.no_grad()
     def zero_grad(self) -> None:
@@ -335,7 +167,90 @@ class FlatParameters:
                 p.grad = grad
         self.parameter.grad.zero_()
 
-    @staticmethod
-    def of(module: nn.Module) -> FlatParameters | None:
-        """The ``FlatParameters`` made of ``module``'s parameters, or None."""
-        return FlatParameters._of.get(module)
+
+class ModuleParameters:
+    """The module's own parameters, trained one tensor at a time: what ``FlatParameters`` stands
+    in for, used without the speedups or where the parameters cannot be flattened."""
+
+    def __init__(self, module: nn.Module):
+        self.module = module
+        self.parameters = list(module.parameters())
+
+    @property
+    def optimized(self) -> list[torch.Tensor]:
+        return self.parameters
+
+    def constrained(self, elementwise: bool) -> list[torch.Tensor]:
+        return self.parameters
+
+    def zero_grad(self) -> None:
+        for p in self.parameters:
+            p.grad = None
+
+    def check_unchanged(self) -> None:
+        _check_unchanged(self.module, self.parameters)
+
+
+def _check_unchanged(module: nn.Module, trained: list[torch.Tensor]) -> None:
+    """Refuse a parameter object that something (a constraint) put in place of one the optimizer
+    holds: the optimizer would go on updating the old one, leaving the layer untrained."""
+    for (name, p), held in zip(module.named_parameters(), trained, strict=False):
+        if p is not held:
+            raise RuntimeError(
+                f"parameter {name!r} of the {type(module).__name__} was replaced by a new "
+                "tensor during training, so the optimizer would no longer update it; change "
+                "parameters in place instead (under torch.no_grad(): p.clamp_(...), p.copy_(...))"
+            )
+    if len(list(module.parameters())) != len(trained):
+        raise RuntimeError(
+            f"the {type(module).__name__}'s parameters were added or removed during training"
+        )
+
+
+TrainedParameters = FlatParameters | ModuleParameters
+
+
+@dataclass
+class Prepared:
+    """The networks to train, the parameters the optimizers and constraint work on, and the
+    names of the rewrites applied (``GATED_ACTIVATIONS``, ``FLAT_PARAMETERS``), for the record."""
+
+    generator: nn.Module
+    critic: nn.Module
+    generator_parameters: TrainedParameters
+    critic_parameters: TrainedParameters
+    applied: list[str]
+
+
+def prepare(
+    generator: nn.Module,
+    critic: nn.Module,
+    device: torch.device,
+    penalty: bool,
+    enabled: bool = True,
+) -> Prepared:
+    """Move the networks to ``device`` and, when ``enabled``, apply the rewrites that fit:
+    gated critic activations when there is a ``penalty`` (without one they would only cost time),
+    and flat parameters for each network whose parameters can be flattened (one dtype, dense);
+    a network whose parameters cannot be trains per parameter, with a one-line log note.
+
+    Returns: the networks (changed in place) and what was applied, in that order."""
+    applied = []
+    if enabled and penalty:
+        critic = gate_activations(critic)
+        applied.append(GATED_ACTIVATIONS)
+    generator, critic = generator.to(device), critic.to(device)
+    trained = {}
+    for role, module in (("generator", generator), ("critic", critic)):
+        trained[role] = ModuleParameters(module)
+        if enabled:
+            try:
+                trained[role] = FlatParameters(module)
+            except ValueError as why:
+                _log.info("%s trains per parameter, not flattened: %s", role, why)
+    flat = [role for role, t in trained.items() if isinstance(t, FlatParameters)]
+    if len(flat) == 2:
+        applied.append(FLAT_PARAMETERS)
+    elif flat:
+        applied.append(f"{FLAT_PARAMETERS} ({flat[0]} only)")
+    return Prepared(generator, critic, trained["generator"], trained["critic"], applied)

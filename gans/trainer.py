@@ -18,17 +18,13 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy as _is_lazy
 from tqdm.auto import tqdm
 
 from gans.data import Dataset, load_dataset
 from gans.hyperparameters import ConfigError
 from gans.models import ARCHITECTURES, build_models
-from gans.speedups import (
-    FlatParameters,
-    gate_activations,
-    subpixel_image_gradients,
-    subpixel_image_layers,
-)
+from gans.speedups import prepare
 from gans.storage import save_atomically
 from gans.strategies import STRATEGIES, StrategyError, make_strategy
 
@@ -42,7 +38,7 @@ CURVE_COLUMNS = (
     "g_loss",
     "heldout_critic_loss",  # on a held-out real batch every heldout_every iterations; else NaN
 )
-CHECKPOINT_FORMAT = 2  # 2: the optimizers hold one flat parameter per network
+CHECKPOINT_FORMAT = 3  # 3: records the speedups, whose optimizer states differ in layout
 RUNNING, DONE, DIVERGED = "running", "done", "diverged"
 _NO_AUTOCAST = nullcontext()
 PRECISIONS = ("fp32", "bf16")
@@ -104,6 +100,9 @@ class Trainer:
             (docs/performance.md). Gradients equal the eager ones up to float rounding.
         deterministic: on CUDA, use deterministic algorithms and no cuDNN autotuning (which is
             otherwise on), so reruns and resumes are bit-identical. The CPU always is.
+        speedups: apply the rewrites of ``gans.speedups.prepare`` (gated critic activations with a
+            penalty, flat parameters), which leave every number the same in float32; their names
+            are in ``self.speedups``. False trains the networks of ``gans.models`` as they are.
 
     Raises:
         ConfigError / RegistryError: an invalid or unknown name or value, before any work is done.
@@ -119,6 +118,7 @@ class Trainer:
         progress_position: int = 0,
         compile: bool = False,
         deterministic: bool = False,
+        speedups: bool = True,
     ):
         self.config = config
         self.device = torch.device(device)
@@ -142,33 +142,27 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             generator, critic = build_models(config.arch, arch_config)
+            if any(_is_lazy(p) for m in (generator, critic) for p in m.parameters()):
+                # Lazy layers (a plugin architecture's) take their shapes and initial values
+                # from a first call: made here, before the optimizers need the parameters.
+                with torch.no_grad(), _eval_mode(generator), _eval_mode(critic):
+                    critic(generator(torch.zeros(2, self.latent_dim)))
         if self.data.kind == "image":
             generator, critic = (
                 m.to(memory_format=torch.channels_last) for m in (generator, critic)
             )
-        if self.device.type == "cpu":
-            # oneDNN's transposed convolution into an image's few channels is slow; as an ordinary
-            # convolution and a pixel shuffle it is 2-3x faster (gans/speedups.py). The generator's
-            # last layer is one, and so is the gradient of the critic's first layer to the images
-            # in the generator step (rewritten without a penalty only: SubpixelGradientConv2d).
-            generator = subpixel_image_layers(generator)
-            if self.strategy.penalty is None:
-                critic = subpixel_image_gradients(critic)
-        if self.strategy.penalty is not None:
-            # The penalty's double backward would otherwise send a pass of zeros back through the
-            # critic (gans/speedups.py); the outputs and gradients are the same. Without a penalty
-            # the gates would only cost time.
-            critic = gate_activations(critic)
-        self.generator, self.critic = generator.to(self.device), critic.to(self.device)
+        prepared = prepare(
+            generator, critic, self.device, self.strategy.penalty is not None, enabled=speedups
+        )
+        self.generator, self.critic = prepared.generator, prepared.critic
+        self.speedups = prepared.applied  # what a run records of them
+        self.generator_params = prepared.generator_parameters
+        self.critic_params = prepared.critic_parameters
         self._generator_batchnorm = any(
             isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.generator.modules()
         )
-        # Each network's parameters live in one flat tensor, and so do their gradients: the
-        # optimizer and the constraint then update one tensor per step (gans/speedups.py).
-        self.generator_flat = FlatParameters(self.generator)
-        self.critic_flat = FlatParameters(self.critic)
-        self.opt_g = self.hparams.make_optimizer([self.generator_flat.parameter])
-        self.opt_c = self.hparams.make_optimizer([self.critic_flat.parameter])
+        self.opt_g = self.hparams.make_optimizer(self.generator_params.optimized)
+        self.opt_c = self.hparams.make_optimizer(self.critic_params.optimized)
         self.schedulers = (
             [
                 torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor)
@@ -241,12 +235,15 @@ class Trainer:
         if fake is None:
             fake = self._generated(batch)
         loss, total, penalty, grad_norm = self._critic_objective(real, fake)
-        self.critic_flat.zero_grad()
+        self.critic_params.zero_grad()
         total.backward()
         self.opt_c.step()
         active = self._nan
-        if self.strategy.constraint is not None:
-            active = self.strategy.constraint(self.critic)
+        if (constraint := self.strategy.constraint) is not None:
+            with torch.no_grad():
+                active = constraint(self.critic_params.constrained(constraint.elementwise))
+            if not constraint.elementwise:
+                self.critic_params.check_unchanged()
         loss = loss.detach()
         w_estimate = -loss if self.strategy.loss.estimates_wasserstein else self._nan
         return torch.stack([loss, w_estimate, penalty, grad_norm, active.float()])
@@ -276,7 +273,7 @@ class Trainer:
         self.critic.requires_grad_(False)
         try:
             loss = self._generator_objective(self._noise(self.config.batch_size, self.rng))
-            self.generator_flat.zero_grad()
+            self.generator_params.zero_grad()
             loss.backward()
             self.opt_g.step()
         finally:
@@ -429,6 +426,7 @@ class Trainer:
         return {
             "format": CHECKPOINT_FORMAT,
             "config": self.config.as_dict(),
+            "speedups": self.speedups,
             "generator": self.generator.state_dict(),
             "critic": self.critic.state_dict(),
             "opt_g": self.opt_g.state_dict(),
@@ -452,6 +450,12 @@ class Trainer:
             )
         if state["config"] != self.config.as_dict():
             raise ValueError("checkpoint was written by a run with a different configuration")
+        if state["speedups"] != self.speedups:
+            # Flat parameters keep one optimizer state per network, plain ones one per tensor.
+            raise ValueError(
+                f"checkpoint was written with speedups {state['speedups']} and this trainer has "
+                f"{self.speedups}: resume with the same speedups setting, or start again (--fresh)"
+            )
         self.generator.load_state_dict(state["generator"])
         self.critic.load_state_dict(state["critic"])
         self.opt_g.load_state_dict(state["opt_g"])

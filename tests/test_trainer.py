@@ -5,8 +5,11 @@ import ot
 import pytest
 import torch
 
+import gans
 from gans import DIVERGED, DONE, RUNNING, ConfigError, RegistryError, TrainConfig, Trainer
 from gans.data import Dataset, load_dataset
+from gans.models import Architecture
+from gans.speedups import FLAT_PARAMETERS, GATED_ACTIVATIONS, GatedLeakyReLU, prepare
 
 TOY = load_dataset("25gaussians")
 DIGITS = load_dataset("mnist-5k")
@@ -300,22 +303,154 @@ def test_the_heldout_critic_loss_runs_at_the_training_precision():
     torch.testing.assert_close(losses[1], losses[0], rtol=0.1, atol=1e-3)
 
 
-def test_the_trainer_applies_the_speedups_that_fit_the_strategy():
-    from gans.speedups import GatedLeakyReLU, SubpixelConvTranspose2d, SubpixelGradientConv2d
-
-    def layers(module):
-        return {type(m) for m in module.modules()}
-
+def test_the_trainer_applies_the_speedups_that_fit_the_strategy_and_says_which():
     gan, wgan_gp = (trainer(image_config(strategy=s)) for s in ("gan", "wgan-gp"))
-    for t in (gan, wgan_gp):
-        assert SubpixelConvTranspose2d in layers(t.generator)
-    # The sub-pixel input gradient only without a penalty, the gates only with one.
-    assert SubpixelGradientConv2d in layers(gan.critic)
-    assert GatedLeakyReLU not in layers(gan.critic)
-    assert SubpixelGradientConv2d not in layers(wgan_gp.critic)
-    assert GatedLeakyReLU in layers(wgan_gp.critic)
-    bf16 = trainer(image_config(strategy="gan", precision="bf16"))
-    assert bf16.train() == DONE
+    plain = Trainer(image_config(strategy="wgan-gp"), data=DIGITS, progress=False, speedups=False)
+    assert gan.speedups == [FLAT_PARAMETERS]  # gates only with a penalty: they would cost time
+    assert wgan_gp.speedups == [GATED_ACTIVATIONS, FLAT_PARAMETERS]
+    assert plain.speedups == []
+
+    def layers(t):
+        return {type(m) for m in t.critic.modules()}
+
+    assert GatedLeakyReLU in layers(wgan_gp) and GatedLeakyReLU not in layers(gan)
+    assert GatedLeakyReLU not in layers(plain) and torch.nn.LeakyReLU in layers(plain)
+    # Without the speedups each parameter is its own tensor, as gans.models made it.
+    assert len(plain.opt_c.param_groups[0]["params"]) == len(list(plain.critic.parameters()))
+    assert len(wgan_gp.opt_c.param_groups[0]["params"]) == 1
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: fused Adam splits a tensor across threads, and the split points (so which
+    elements its vectorised and its scalar code round) differ between one flat tensor and many
+    separate ones; with two threads the updates then differ by ~1e-9 (gans/speedups.py)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("strategy", ["gan", "wgan", "wgan-gp"])
+@pytest.mark.parametrize("make_config", [toy_config, image_config], ids=["mlp", "dcgan28"])
+def test_the_speedups_change_no_number(make_config, strategy, one_thread):
+    config = make_config(strategy=strategy, gen_iters=5, log_every=2, heldout_every=2)
+    data = TOY if config.dataset == "25gaussians" else DIGITS
+    fast, plain = (Trainer(config, data=data, progress=False, speedups=on) for on in (True, False))
+    assert fast.speedups and not plain.speedups
+    assert fast.train() == plain.train() == DONE
+    assert_same_curves(fast.curves, plain.curves)  # bit for bit, NaN where not recorded
+    assert_same_weights(fast, plain)
+
+
+def test_a_checkpoint_resumes_only_with_the_speedups_it_was_written_with(tmp_path):
+    config = toy_config(strategy="wgan", gen_iters=4)
+    t = trainer(config)
+    t.train(until=2)
+    t.save_checkpoint(tmp_path / "state.pt")
+    plain = Trainer(config, data=TOY, progress=False, speedups=False)
+    with pytest.raises(ValueError, match="same speedups setting"):
+        plain.load_checkpoint(tmp_path / "state.pt")
+
+
+class _HalveLargest(gans.Constraint):
+    """A plugin constraint that works layer by layer: it needs each layer's own tensor."""
+
+    name = "halve-largest"
+
+    def __init__(self):
+        self.shapes = []
+
+    def __call__(self, parameters):
+        self.shapes = [tuple(p.shape) for p in parameters]
+        largest = max(parameters, key=lambda p: p.abs().max())
+        largest.mul_(0.5)
+        return torch.tensor(1 / len(parameters))
+
+
+class _Replacing(gans.Constraint):
+    name = "replacing"
+
+    def __init__(self, critic_of):
+        self.critic_of = critic_of
+
+    def __call__(self, parameters):
+        first = next(m for m in self.critic_of().modules() if isinstance(m, torch.nn.Linear))
+        first.weight = torch.nn.Parameter(first.weight.detach().clamp(-0.01, 0.01))
+        return torch.tensor(0.0)
+
+
+def _with_constraint(constraint, speedups=True):
+    t = Trainer(
+        toy_config(strategy="wgan", gen_iters=2), data=TOY, progress=False, speedups=speedups
+    )
+    t.strategy.constraint = constraint
+    return t
+
+
+def test_a_plugin_constraint_gets_each_layers_parameters_and_changes_them_in_place():
+    fast, plain = (_with_constraint(_HalveLargest(), speedups=on) for on in (True, False))
+    for t in (fast, plain):
+        assert t.train() == DONE
+    shapes = [tuple(p.shape) for p in plain.critic.parameters()]
+    assert fast.strategy.constraint.shapes == shapes  # layers, not the one flat tensor
+    assert_same_weights(fast, plain)  # its in-place changes reached the flat tensor
+
+
+def test_a_constraint_that_replaces_a_parameter_is_an_error_not_a_frozen_layer():
+    holder = {}
+    t = _with_constraint(_Replacing(lambda: holder["t"].critic))
+    holder["t"] = t
+    with pytest.raises(RuntimeError, match="replaced by a new tensor.*in place"):
+        t.critic_step()
+
+
+class _LazyCritic(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.LazyLinear(16), torch.nn.ReLU(), torch.nn.Linear(16, 1)
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def _lazy_models(config):
+    generator = torch.nn.Sequential(
+        torch.nn.LazyLinear(16), torch.nn.ReLU(), torch.nn.Linear(16, config.sample_shape[0])
+    )
+    return generator, _LazyCritic()
+
+
+def test_an_architecture_with_lazy_layers_trains_with_and_without_the_speedups():
+    gans.register_architecture(
+        "test-lazy-mlp",
+        Architecture(
+            build=_lazy_models,
+            default_width=16,
+            default_latent_dim=2,
+            accepts=lambda shape: len(shape) == 1,
+            description="lazy layers",
+        ),
+        provider="tests",
+    )
+    config = toy_config(strategy="wgan-gp", arch="test-lazy-mlp", gen_iters=3)
+    fast, plain = (Trainer(config, data=TOY, progress=False, speedups=on) for on in (True, False))
+    assert fast.speedups == [GATED_ACTIVATIONS, FLAT_PARAMETERS]
+    assert fast.train() == plain.train() == DONE
+    assert_same_weights(fast, plain)
+
+
+def test_parameters_that_cannot_be_flattened_train_one_by_one_with_a_note(caplog):
+    generator = torch.nn.Linear(2, 2)
+    critic = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.Linear(4, 1).double())
+    with caplog.at_level("INFO", logger="gans.speedups"):
+        prepared = prepare(generator, critic, torch.device("cpu"), penalty=False)
+    assert prepared.applied == [f"{FLAT_PARAMETERS} (generator only)"]
+    assert prepared.critic_parameters.optimized == list(critic.parameters())
+    (note,) = [r.getMessage() for r in caplog.records]
+    assert note.startswith("critic trains per parameter, not flattened: ") and "dtype" in note
 
 
 @pytest.mark.parametrize(
