@@ -59,6 +59,7 @@ def execute_run(
     plugins: tuple[str, ...] = (),
     compile: bool = False,
     deterministic: bool = False,
+    speedups: bool = True,
 ) -> dict[str, Any]:
     """Run ``spec`` (or resume it, or skip it when done) and return its row for runs.parquet.
 
@@ -82,7 +83,10 @@ def execute_run(
             progress_position=1,  # under the suite's bar
             compile=compile,
             deterministic=deterministic,
+            speedups=speedups,
         )
+        # What the run trained with, beside what it was asked to train.
+        write_json(run_dir / "config.json", {**spec.resolved(), "speedups": trainer.speedups})
         return _train_and_evaluate(
             spec, run_dir, trainer, data_root, inception_weights, tensorboard_dir
         )
@@ -160,6 +164,7 @@ def _train_and_evaluate(spec, run_dir, trainer, data_root, inception_weights, te
         "critic_steps": trainer.critic_steps,
         "train_s": trainer.elapsed_s,
         "eval_s": evaluator.seconds,
+        "speedups": ", ".join(trainer.speedups) or "none",
         **evaluator.final_columns(),
     }
     write_json(run_dir / DONE_MARKER, row)

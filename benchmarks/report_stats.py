@@ -526,6 +526,7 @@ def setup_table(suite_dir: Path, runs: pd.DataFrame, evals: pd.DataFrame) -> Tab
     table = Table(
         ["dataset", "strategy", "optimizer", "lr", "betas", "n_critic", "penalty weight"]
         + ["clip value", "other", "arch", "width", "batch", "budget", "evaluation", "features"]
+        + ["speedups"]
     )
     known = {"optimizer", "lr", "betas", "n_critic", "penalty_weight", "clip_value"}
     for (dataset, strategy), rows in runs.groupby(["dataset", "strategy"], sort=False):
@@ -563,6 +564,7 @@ def setup_table(suite_dir: Path, runs: pd.DataFrame, evals: pd.DataFrame) -> Tab
             budget,
             evaluation,
             features or ", ".join(plan.get("extractors", [])),
+            "; ".join(sorted(set(rows.get("speedups", pd.Series()).dropna()))) or "—",
         )
     return table
 

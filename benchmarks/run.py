@@ -73,6 +73,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="CUDA: deterministic kernels, no cuDNN autotuning (the CPU always is deterministic)",
     )
+    p.add_argument(
+        "--no-speedups",
+        action="store_true",
+        help="train the networks of gans/models.py as they are, without the rewrites that leave "
+        "the numbers the same (gans/speedups.py); each run records which it trained with",
+    )
     p.add_argument("--data-root", help=f"where image datasets live (${gans.data.DATA_ROOT_ENV})")
     p.add_argument("--inception-weights", help="torch-fidelity Inception weights file")
     p.add_argument("--executor", choices=("local", "ray"), default="local")
@@ -211,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         "inception_weights": args.inception_weights,
         "compile": args.compile,
         "deterministic": args.deterministic,
+        "speedups": not args.no_speedups,
         "tensorboard_dir": args.tensorboard,
         "plugins": tuple(args.plugin),
     }

@@ -324,6 +324,22 @@ def test_precision_option_trains_new_runs_in_bf16(finished, tmp_path):
     assert list(table(out / "tiny", "runs").status) == ["done"]
 
 
+def test_each_run_records_the_speedups_it_trained_with_and_no_speedups_changes_no_number(
+    finished, tmp_path
+):
+    suite, fast_out = finished
+    plain_out = tmp_path / "plain"
+    assert run("--suite", suite, "--out", plain_out, "--no-speedups") == 0
+    fast, plain = (table(out / "tiny", "runs").set_index("run_id") for out in (fast_out, plain_out))
+    assert list(plain.index) == list(fast.index)  # the same runs: the numbers do not change
+    assert set(fast["speedups"]) == {"flat-parameters", "gated-activations, flat-parameters"}
+    assert set(plain["speedups"]) == {"none"}
+    pd.testing.assert_series_equal(plain["w1"], fast["w1"])
+    gp = fast.index[fast["strategy"] == "wgan-gp"][0]
+    for out, expected in ((fast_out, ["gated-activations", "flat-parameters"]), (plain_out, [])):
+        assert json.loads((out / "tiny" / gp / "config.json").read_text())["speedups"] == expected
+
+
 def test_an_unfinished_run_resumes_exactly_where_its_checkpoint_left_off(finished, tmp_path):
     suite = tiny_suite(tmp_path / "suite")
     spec = load_suite(str(suite)).runs()[0]

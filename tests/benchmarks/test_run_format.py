@@ -1,0 +1,53 @@
+"""RUN_FORMAT's policy: a change to the numbers a config produces comes with a new RUN_FORMAT.
+
+The first curve values of two small configs are pinned here next to the RUN_FORMAT that produced
+them. A change that moves them (a new random draw order, another algorithm, a new default) fails
+this test: bump RUN_FORMAT in benchmarks/suites.py, so that old results get new run ids instead of
+being taken for new ones, and pin the new values with it. The tolerance (1e-5 relative) absorbs
+float rounding between CPUs and thread counts; a changed computation moves these values by far more.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.suites import RUN_FORMAT
+from gans import TrainConfig, Trainer
+
+# (critic_loss, g_loss) per generator iteration, measured at RUN_FORMAT 3 (1 and 2 threads alike).
+PINNED = {
+    "toy": (
+        TrainConfig(
+            strategy="wgan-gp",
+            dataset="8gaussians",
+            arch="mlp",
+            width=16,
+            batch_size=32,
+            gen_iters=3,
+            seed=0,
+        ),
+        [(-0.00408364, -0.10778516), (-0.00457069, -0.10782523), (-0.00496737, -0.1079568)],
+    ),
+    "image": (
+        TrainConfig(
+            strategy="gan",
+            dataset="mnist-5k",
+            arch="dcgan28",
+            width=4,
+            batch_size=8,
+            gen_iters=3,
+            seed=0,
+        ),
+        [(1.37803388, 0.68383533), (1.37234485, 0.68269098), (1.37058878, 0.68164724)],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(PINNED))
+def test_the_numbers_of_a_config_are_those_pinned_with_this_run_format(name):
+    config, expected = PINNED[name]
+    trainer = Trainer(config, progress=False)
+    trainer.train()
+    got = [(row["critic_loss"], row["g_loss"]) for row in trainer.curves]
+    assert RUN_FORMAT == 3, "RUN_FORMAT changed: pin the values it produces here"
+    assert got == [pytest.approx(pair, rel=1e-5, abs=1e-9) for pair in expected]
