@@ -15,18 +15,23 @@ import pandas as pd
 import torch
 
 import gans
-from benchmarks.store import DONE_MARKER, read_done, write_json, write_table
+from benchmarks.store import (
+    DONE_MARKER,
+    FAILED,
+    FINAL,
+    INCEPTION_SUFFIX,
+    INITIAL,
+    INTERMEDIATE,
+    REAL_DATA,
+    read_done,
+    write_json,
+    write_table,
+)
 from benchmarks.suites import EvalPlan, RunSpec
 from gans.metrics_image import INCEPTION
 from gans.metrics_toy import critic_surface, data_square
 
 INTERMEDIATE_METRICS = ("kid", "fid")  # cheap enough to run along the way
-FAILED = "failed"
-INCEPTION_SUFFIX = "_inception"  # final-metric columns from Inception features: never mixed
-# Evaluation stages: along the way (the intermediate plan, from iteration 0 on), the untrained
-# generator at iteration 0 and the trained one at the end (both the final plan).
-INTERMEDIATE, INITIAL, FINAL = "intermediate", "initial", "final"
-REAL_DATA = "real data"  # the reference column of the real-data floor's rows
 
 
 def run_row(spec: RunSpec) -> dict[str, Any]:
@@ -38,11 +43,18 @@ def run_row(spec: RunSpec) -> dict[str, Any]:
         "strategy": train.strategy,
         "dataset": train.dataset,
         "arch": train.arch,
-        "width": train.width or gans.ARCHITECTURES.get(train.arch).default_width,
+        "width": gans.ARCHITECTURES.get(train.arch).resolved_width(train.width),
         "seed": train.seed,
         "batch_size": train.batch_size,
         "train_precision": train.precision,  # "precision" is the metric's column
-        "hparams": json.dumps(spec.resolved()["hparams"], default=list),
+        "hparams": json.dumps(spec.resolved["hparams"], default=list),
+        # The budget and the evaluation plan, so that the report needs the tables only.
+        "budget_gen_iters": train.gen_iters,
+        "budget_s": spec.seconds,
+        "eval_every": spec.eval.every,
+        "intermediate_samples": spec.eval.intermediate_samples,
+        "final_samples": spec.eval.final_samples,
+        "extractors": ", ".join(spec.eval.extractors),
     }
 
 
@@ -73,7 +85,6 @@ def execute_run(
     if done is not None:
         return done
     try:
-        write_json(run_dir / "config.json", spec.resolved())
         trainer = gans.Trainer(
             spec.train,
             device=device,
@@ -86,13 +97,15 @@ def execute_run(
             speedups=speedups,
         )
         # What the run trained with, beside what it was asked to train.
-        write_json(run_dir / "config.json", {**spec.resolved(), "speedups": trainer.speedups})
+        write_json(run_dir / "config.json", {**spec.resolved, "speedups": trainer.speedups})
         return _train_and_evaluate(
             spec, run_dir, trainer, data_root, inception_weights, tensorboard_dir
         )
     except Exception as error:  # one run failing never stops the others
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "error.log").write_text(traceback.format_exc())
+        if not (run_dir / "config.json").exists():  # it failed before training: what was asked
+            write_json(run_dir / "config.json", spec.resolved)
         return failed_row(spec, error)
 
 
@@ -122,14 +135,11 @@ def _train_and_evaluate(spec, run_dir, trainer, data_root, inception_weights, te
     board = _TensorBoard(tensorboard_dir, spec) if tensorboard_dir else None
     while trainer.status == gans.RUNNING:
         every = spec.eval.every
-        trainer.train(until=(trainer.gen_iter // every + 1) * every)
-        out_of_time = spec.seconds is not None and trainer.elapsed_s >= spec.seconds
-        if trainer.status == gans.RUNNING and not out_of_time:
+        trainer.train(until=(trainer.gen_iter // every + 1) * every, max_seconds=spec.seconds)
+        if trainer.status == gans.RUNNING:
             evaluator.evaluate(INTERMEDIATE)
             _save_samples(trainer, run_dir)
             _log(run_dir, evaluator.summary())
-        if out_of_time and trainer.status == gans.RUNNING:
-            trainer.status = gans.DONE
         state = {
             "trainer": trainer.state_dict(),
             "evals": evaluator.rows,

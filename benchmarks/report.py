@@ -26,17 +26,18 @@ import pandas as pd
 from benchmarks import report_answer as answers
 from benchmarks import report_plots as plots
 from benchmarks import report_stats as rs
-from benchmarks.execute import INITIAL
+from benchmarks.bootstrap import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE, MIN_SEEDS_FOR_CI
 from benchmarks.provenance import ENVIRONMENT_FILE, environment
 from benchmarks.report_figures import Figure, palette
+from benchmarks.store import INITIAL
 from gans import metrics as m
 
 TEMPLATES = Path(__file__).parent / "templates"
 METHODS = (
     f"Summary cells: mean ± standard deviation over the finished seeds, then a "
-    f"{rs.CONFIDENCE:.0%} percentile-bootstrap confidence interval of the mean (scipy.stats."
-    f"bootstrap, {rs.BOOTSTRAP_RESAMPLES} resamples, seed {rs.BOOTSTRAP_SEED}); with fewer than "
-    f"{rs.MIN_SEEDS_FOR_CI} seeds no interval is computed ([CI n/a]): a bootstrap of two values "
+    f"{CONFIDENCE:.0%} percentile-bootstrap confidence interval of the mean (scipy.stats."
+    f"bootstrap, {BOOTSTRAP_RESAMPLES} resamples, seed {BOOTSTRAP_SEED}); with fewer than "
+    f"{MIN_SEEDS_FOR_CI} seeds no interval is computed ([CI n/a]): a bootstrap of two values "
     f"can only return them and their mean. Every seed counts: a diverged seed is named beside "
     f"every mean it is not in, ranks below every finished seed in the rankings and the rank "
     f"test, and shows its last evaluation before diverging in the per-seed figure. Failed runs "
@@ -59,7 +60,7 @@ METHODS = (
     f"worst, decides instead; its p cannot go below {rs.smallest_p(3, 3):.2f} with 3 vs 3 "
     f"seeds or {rs.smallest_p(5, 5):.3f} with 5 vs 5. The rank-biserial correlation (+1: every "
     f"seed of the better strategy beats every seed of the other) is the effect size over every "
-    f"seed. Significant: yes when p < {rs.ALPHA} and the {rs.CONFIDENCE:.0%} bootstrap interval "
+    f"seed. Significant: yes when p < {rs.ALPHA} and the {CONFIDENCE:.0%} bootstrap interval "
     f"of the difference of means excludes 0; no when p ≥ {rs.ALPHA} and it includes 0; "
     f"borderline when the two disagree. p-values are not corrected for the number of "
     f"comparisons: read them one metric at a time, the primary metric first.",
@@ -159,7 +160,7 @@ def build_context(suite_dir: Path, tables: dict[str, pd.DataFrame]) -> dict:
         "header": header(suite_dir, runs, evals),
         "methods": METHODS,
         "metric_notes": [note for x, note in METRIC_NOTES.items() if _measured(x, runs, evals)],
-        "setup": rs.setup_table(suite_dir, runs, evals),
+        "setup": rs.setup_table(runs, evals),
         "datasets": datasets,
         "suite_figures": plots.suite_figures(runs, colours),
         "failures": rs.failures_table(runs),

@@ -16,7 +16,8 @@ import pandas as pd
 
 import gans
 from benchmarks import report_stats as rs
-from benchmarks.execute import INITIAL
+from benchmarks.bootstrap import bootstrap_ci
+from benchmarks.store import INITIAL
 from gans import metrics as m
 
 PRIMARY = (m.FID, f"{m.FID}{rs.INCEPTION_SUFFIX}", m.W1)  # the first one a dataset has
@@ -88,7 +89,7 @@ def time_to_quality(
 def _mean_ci(seeds: rs.Seeds) -> str:
     if not len(seeds.finished):
         return "no finished seed"
-    low, high = rs.bootstrap_ci((seeds.finished,), np.mean)
+    low, high = bootstrap_ci((seeds.finished,), np.mean)
     text = f"{rs.fmt(seeds.finished.mean())} {rs.interval_text(low, high)}"
     extra = f", {seeds.diverged_text()}" if seeds.diverged else ""
     return f"{text} (n = {seeds.n}{extra})"

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 import gans
-from benchmarks.execute import FAILED
 from benchmarks.report_figures import Drawing, slug
+from benchmarks.store import FAILED
 
 # An 8x8 MNIST grid is 242 px: at 3.6 in (324 px at DPI) every pixel is drawn, none dropped.
 SAMPLE_CELL = 3.6

@@ -18,8 +18,6 @@ from matplotlib import ticker
 
 import gans
 from benchmarks import report_images as images
-from benchmarks.execute import FAILED
-from benchmarks.execute import INCEPTION_SUFFIX as SUFFIX
 from benchmarks.report_figures import Drawing, Figure, slug, styled
 from benchmarks.report_stats import (
     LOG_SCALE,
@@ -30,6 +28,8 @@ from benchmarks.report_stats import (
     metric_label,
     ordered_metrics,
 )
+from benchmarks.store import FAILED
+from benchmarks.store import INCEPTION_SUFFIX as SUFFIX
 from gans.metrics_image import INCEPTION
 
 PANEL = 3.6  # inches per subplot

@@ -11,7 +11,6 @@ import json
 import math
 from dataclasses import dataclass, field
 from itertools import combinations
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -19,7 +18,11 @@ import pandas as pd
 from scipy import stats
 
 import gans
-from benchmarks.execute import FAILED, INCEPTION_SUFFIX, INITIAL
+from benchmarks.bootstrap import (
+    MIN_SEEDS_FOR_CI,
+    bootstrap_ci,
+)
+from benchmarks.store import FAILED, INCEPTION_SUFFIX, INITIAL
 from gans import metrics as m
 from gans.metrics_image import INCEPTION
 
@@ -29,12 +32,7 @@ SUMMARY_ORDER = (*IMAGE_METRICS, m.W1, m.MODES_COVERED, m.HIGH_QUALITY)
 # Ratio-scale quantities (positive, spread growing with the value): compared on the log scale,
 # their differences stated as ratios.
 LOG_SCALE = (m.FID, m.W1)
-CONFIDENCE = 0.95
 ALPHA = 0.05
-# A bootstrap over two seeds can only resample {x1, x2, mean}: no interval worth printing.
-MIN_SEEDS_FOR_CI = 3
-BOOTSTRAP_SEED = 0  # fixed: the same tables give the same intervals
-BOOTSTRAP_RESAMPLES = 9999  # scipy's default
 
 
 @dataclass(frozen=True)
@@ -133,25 +131,6 @@ def unavailable_reasons(evals: pd.DataFrame | None) -> dict[str, str]:
 def finite(values) -> np.ndarray:
     array = np.asarray(values, dtype=float)
     return array[np.isfinite(array)]
-
-
-def bootstrap_ci(samples: tuple[np.ndarray, ...], statistic) -> tuple[float, float]:
-    """Percentile bootstrap CI (seeded), or NaNs when a sample has fewer than MIN_SEEDS_FOR_CI."""
-    if min(len(s) for s in samples) < MIN_SEEDS_FOR_CI:
-        return math.nan, math.nan
-    if all(np.ptp(s) == 0 for s in samples):  # no spread: the interval is the point
-        value = float(statistic(*samples))
-        return value, value
-    result = stats.bootstrap(
-        samples,
-        statistic,
-        n_resamples=BOOTSTRAP_RESAMPLES,
-        confidence_level=CONFIDENCE,
-        method="percentile",
-        vectorized=True,  # statistic(*samples, axis=-1) over all resamples at once
-        rng=np.random.default_rng(BOOTSTRAP_SEED),
-    )
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def interval_text(low: float, high: float) -> str:
@@ -516,13 +495,9 @@ def summary_table(
     return table
 
 
-def read_config(suite_dir: Path, run_id: str) -> dict | None:
-    path = suite_dir / run_id / "config.json"
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def setup_table(suite_dir: Path, runs: pd.DataFrame, evals: pd.DataFrame) -> Table:
-    """Each (dataset, strategy)'s resolved hyperparameters, model, budget and evaluation."""
+def setup_table(runs: pd.DataFrame, evals: pd.DataFrame) -> Table:
+    """Each (dataset, strategy)'s resolved hyperparameters, model, budget, evaluation and speedups,
+    from the runs table (a column that older results lack shows as "—")."""
     table = Table(
         ["dataset", "strategy", "optimizer", "lr", "betas", "n_critic", "penalty weight"]
         + ["clip value", "other", "arch", "width", "batch", "budget", "evaluation", "features"]
@@ -531,21 +506,20 @@ def setup_table(suite_dir: Path, runs: pd.DataFrame, evals: pd.DataFrame) -> Tab
     known = {"optimizer", "lr", "betas", "n_critic", "penalty_weight", "clip_value"}
     for (dataset, strategy), rows in runs.groupby(["dataset", "strategy"], sort=False):
         first = rows.iloc[0]
-        config = read_config(suite_dir, first["run_id"]) or {}
-        hp = config.get("hparams") or json.loads(first.get("hparams") or "{}")
-        train, plan = config.get("train", {}), config.get("eval", {})
+        hp = json.loads(first.get("hparams") or "{}")
         betas = hp.get("betas")
         other = ", ".join(f"{k}={plain(v)}" for k, v in hp.items() if k not in known)
-        if config.get("seconds") is not None:
-            budget = f"{fmt(config['seconds'])} s"
-        else:
-            budget = f"{train['gen_iters']} gen iters" if train else "—"
-        evaluation = (
-            f"every {plan['every']} iters on {plan['intermediate_samples']}, "
-            f"final on {plan['final_samples']} samples"
-            if plan
-            else "—"
-        )
+        budget = "—"
+        if _present(first.get("budget_s")):
+            budget = f"{fmt(first['budget_s'])} s"
+        elif _present(first.get("budget_gen_iters")):
+            budget = f"{int(first['budget_gen_iters'])} gen iters"
+        evaluation = "—"
+        if _present(first.get("eval_every")):
+            evaluation = (
+                f"every {int(first['eval_every'])} iters on {int(first['intermediate_samples'])}, "
+                f"final on {int(first['final_samples'])} samples"
+            )
         used = evals[(evals["run_id"].isin(rows["run_id"])) & (evals["stage"] == "final")]
         features = ", ".join(sorted(set(used.get("feature_extractor", pd.Series()).dropna())))
         table.add(
@@ -563,10 +537,14 @@ def setup_table(suite_dir: Path, runs: pd.DataFrame, evals: pd.DataFrame) -> Tab
             first.get("batch_size"),
             budget,
             evaluation,
-            features or ", ".join(plan.get("extractors", [])),
+            features or first.get("extractors") or "—",
             "; ".join(sorted(set(rows.get("speedups", pd.Series()).dropna()))) or "—",
         )
     return table
+
+
+def _present(value) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 def failures_table(runs: pd.DataFrame) -> Table:

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 import gans
-from benchmarks.execute import FAILED, INCEPTION_SUFFIX, reference_rows
+from benchmarks.execute import reference_rows
 from benchmarks.executors import (
     cpu_cores,
     run_in_process,
@@ -31,6 +31,8 @@ from benchmarks.executors import (
 )
 from benchmarks.provenance import ENVIRONMENT_FILE, environment
 from benchmarks.store import (
+    FAILED,
+    INCEPTION_SUFFIX,
     REFERENCE_COLUMNS,
     REFERENCES_TABLE,
     collect_tables,

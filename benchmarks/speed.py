@@ -27,7 +27,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import gans
-from benchmarks.report_stats import bootstrap_ci
+from benchmarks.bootstrap import bootstrap_ci
 from benchmarks.textbook import TextbookLoop
 
 GEMM_SIZE = 1024  # large enough to reach the BLAS peak, small enough to time in well under 1 s

@@ -19,6 +19,13 @@ import pandas as pd
 from gans import MetricRow, write_atomically
 
 DONE_MARKER = "done.json"
+# The tables' vocabulary, shared by the runner that writes them and the report that reads them.
+FAILED = "failed"
+INCEPTION_SUFFIX = "_inception"  # final-metric columns from Inception features: never mixed
+# Evaluation stages: along the way (the intermediate plan, from iteration 0 on), the untrained
+# generator at iteration 0 and the trained one at the end (both the final plan).
+INTERMEDIATE, INITIAL, FINAL = "intermediate", "initial", "final"
+REAL_DATA = "real data"  # the reference column of the real-data floor's rows
 REFERENCES_TABLE = "references.parquet"
 # A floor's row: which dataset, "real data", the stage whose plan it follows, then the metric row.
 REFERENCE_COLUMNS = (

@@ -7,8 +7,10 @@ from typing import ClassVar
 
 import torch
 
+from gans.registry import NamedPiece
 
-class Constraint(ABC):
+
+class Constraint(NamedPiece, ABC):
     """Base class of critic constraints (the plugin interface).
 
     The trainer calls the constraint after every critic update with the critic's parameters, to be
@@ -18,7 +20,6 @@ class Constraint(ABC):
     (gans/speedups.py): the same update in a few operations.
     """
 
-    name: ClassVar[str]
     elementwise: ClassVar[bool] = False
 
     @abstractmethod

@@ -12,8 +12,10 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
+from gans.registry import NamedPiece
 
-class Loss(ABC):
+
+class Loss(NamedPiece, ABC):
     """Base class of adversarial losses (the plugin interface).
 
     Attributes:
@@ -22,7 +24,6 @@ class Loss(ABC):
             the trainer records it as the W estimate.
     """
 
-    name: ClassVar[str]
     estimates_wasserstein: ClassVar[bool] = False
 
     @abstractmethod

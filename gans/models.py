@@ -36,6 +36,10 @@ class Architecture:
     accepts: Callable[[tuple[int, ...]], bool]  # which sample shapes it can model
     description: str
 
+    def resolved_width(self, width: int | None) -> int:
+        """``width``, or this architecture's paper default when it is None."""
+        return width or self.default_width
+
     def config(
         self,
         sample_shape: tuple[int, ...],
@@ -46,7 +50,7 @@ class Architecture:
         """An ``ArchConfig`` with this architecture's defaults where width or latent_dim is None."""
         return ArchConfig(
             tuple(sample_shape),
-            width or self.default_width,
+            self.resolved_width(width),
             latent_dim or self.default_latent_dim,
             depth,
         )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 from torch import nn
+
+from gans.registry import NamedPiece
 
 
 @dataclass(frozen=True)
@@ -19,10 +20,8 @@ class PenaltyOutput:
     grad_norm: torch.Tensor
 
 
-class Penalty(ABC):
+class Penalty(NamedPiece, ABC):
     """Base class of critic penalties (the plugin interface)."""
-
-    name: ClassVar[str]
 
     @abstractmethod
     def __call__(

@@ -29,9 +29,12 @@ class Registry(Generic[T]):
         check: optional validation of a new entry; it raises ``RegistryError`` to refuse it.
     """
 
-    def __init__(self, kind: str, check: Callable[[str, T], None] | None = None):
+    def __init__(
+        self, kind: str, check: Callable[[str, T], None] | None = None, unknown_hint: str = ""
+    ):
         self.kind = kind
         self._check = check
+        self._unknown_hint = unknown_hint  # how to add one, for the unknown-name error
         self._entries: dict[str, T] = {}
         self._providers: dict[str, str] = {}
         self._lazy_loaders: list[Callable[[], None]] = []
@@ -67,8 +70,9 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
+            hint = f"; {self._unknown_hint}" if self._unknown_hint else ""
             raise RegistryError(
-                f"unknown {self.kind} {name!r}; registered: {', '.join(self.names())}"
+                f"unknown {self.kind} {name!r}; registered: {', '.join(self.names())}{hint}"
             ) from None
 
     def provider(self, name: str) -> str:
@@ -85,3 +89,28 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+
+def kebab_case(class_name: str) -> str:
+    """``LSGANLoss`` -> ``lsgan-loss``, ``R1Penalty`` -> ``r1-penalty``: a class's name as a
+    piece name."""
+    words = re.findall(
+        r"[A-Z]+[0-9]*(?=[A-Z][a-z]|$|[^A-Za-z0-9])|[A-Z]?[a-z0-9]+|[A-Z]+[0-9]*", class_name
+    )
+    return "-".join(word.lower() for word in words)
+
+
+class NamedPiece:
+    """A base class whose subclasses have a kebab-case ``name`` (shown in reports and listings):
+    the one they set, else their class name in kebab-case."""
+
+    name: str
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            cls.name = kebab_case(cls.__name__)
+        elif not isinstance(cls.name, str) or not NAME_PATTERN.match(cls.name):
+            raise RegistryError(
+                f"{cls.__qualname__}.name must be kebab-case (e.g. 'wgan-gp'), got {cls.name!r}"
+            )

@@ -136,7 +136,12 @@ def _check_strategy(name: str, entry: object) -> None:
         )
 
 
-STRATEGIES: Registry[type[Strategy]] = Registry("loss strategy", _check_strategy)
+STRATEGIES: Registry[type[Strategy]] = Registry(
+    "loss strategy",
+    _check_strategy,
+    unknown_hint="a plugin's strategies load with --plugin FILE_OR_MODULE (gans.load_plugin) or "
+    "from an installed package's entry point (group gans.losses)",
+)
 
 
 def register_strategy(name: str, cls: type[Strategy], provider: str = "gans") -> type[Strategy]:

@@ -29,15 +29,30 @@ from gans.storage import save_atomically
 from gans.strategies import STRATEGIES, StrategyError, make_strategy
 
 # Per generator iteration, in this order. Critic-side values are means over its n_critic steps.
-CURVE_COLUMNS = (
+# Each step names its values; adding a logged quantity is one name here and one where it is made.
+CRITIC_CURVES = (
     "critic_loss",  # the loss without the penalty
     "w_estimate",  # -critic_loss, for losses whose critic estimates Wasserstein-1; else NaN
     "penalty",  # the weighted penalty; NaN without one
     "grad_norm",  # mean |grad D| where the penalty looked; NaN without one
     "constraint_active",  # share of critic weights held at the constraint's boundary, or NaN
+)
+ITERATION_CURVES = (
     "g_loss",
     "heldout_critic_loss",  # on a held-out real batch every heldout_every iterations; else NaN
 )
+CURVE_COLUMNS = CRITIC_CURVES + ITERATION_CURVES
+
+
+def curve_row(values: dict[str, torch.Tensor], names: tuple[str, ...]) -> torch.Tensor:
+    """The named scalar tensors ``values`` as one tensor in the order of ``names`` (on the
+    device, no sync). Raises: KeyError naming what is missing or extra."""
+    if values.keys() != set(names):
+        missing, extra = set(names) - values.keys(), values.keys() - set(names)
+        raise KeyError(f"curve values: missing {sorted(missing)}, not columns {sorted(extra)}")
+    return torch.stack([values[name] for name in names])
+
+
 CHECKPOINT_FORMAT = 3  # 3: records the speedups, whose optimizer states differ in layout
 RUNNING, DONE, DIVERGED = "running", "done", "diverged"
 _NO_AUTOCAST = nullcontext()
@@ -227,9 +242,9 @@ class Trainer:
         with self._mixed_precision():
             return self.strategy.loss.generator_loss(self._scores(self.generator(noise)).float())
 
-    def critic_step(self, fake: torch.Tensor | None = None) -> torch.Tensor:
+    def critic_step(self, fake: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One critic update, against ``fake`` or else a batch generated now. Returns: the curve
-        values of the step, on the device (no sync)."""
+        values of the step by name (``CRITIC_CURVES``), on the device (no sync)."""
         batch = self.config.batch_size
         real = self.data.batch(batch, self.rng)
         if fake is None:
@@ -245,8 +260,13 @@ class Trainer:
             if not constraint.elementwise:
                 self.critic_params.check_unchanged()
         loss = loss.detach()
-        w_estimate = -loss if self.strategy.loss.estimates_wasserstein else self._nan
-        return torch.stack([loss, w_estimate, penalty, grad_norm, active.float()])
+        return {
+            "critic_loss": loss,
+            "w_estimate": -loss if self.strategy.loss.estimates_wasserstein else self._nan,
+            "penalty": penalty,
+            "grad_norm": grad_norm,
+            "constraint_active": active.float(),
+        }
 
     def _generated(self, n: int) -> torch.Tensor:
         """``n`` samples of the generator as it is now, outside the graph (for the critic)."""
@@ -254,7 +274,8 @@ class Trainer:
             return self.generator(self._noise(n, self.rng)).float()
 
     def _critic_steps(self) -> torch.Tensor:
-        """The n_critic critic steps of one generator iteration. Returns: their curve values.
+        """The n_critic critic steps of one generator iteration. Returns: their curve values, one
+        row per step in the order of ``CRITIC_CURVES``.
 
         The generator does not change during them, so its batches for all of them come from one
         call, which costs less than n_critic calls. Not with batch norm in the generator: its
@@ -262,9 +283,10 @@ class Trainer:
         """
         n, batch = self.hparams.n_critic, self.config.batch_size
         if n == 1 or self._generator_batchnorm:
-            return torch.stack([self.critic_step() for _ in range(n)])
-        fakes = self._generated(n * batch).split(batch)
-        return torch.stack([self.critic_step(fake) for fake in fakes])
+            steps = [self.critic_step() for _ in range(n)]
+        else:
+            steps = [self.critic_step(fake) for fake in self._generated(n * batch).split(batch)]
+        return torch.stack([curve_row(values, CRITIC_CURVES) for values in steps])
 
     def generator_step(self) -> torch.Tensor:
         """One generator update. Returns: the generator loss, on the device (no sync)."""
@@ -328,13 +350,19 @@ class Trainer:
             real_scores, fake_scores = self._scores(real).float(), self._scores(fake).float()
         return self.strategy.loss.critic_loss(real_scores, fake_scores)
 
-    def train(self, until: int | None = None) -> str:
-        """Train up to generator iteration ``until`` (default: ``config.gen_iters``).
+    def train(self, until: int | None = None, max_seconds: float | None = None) -> str:
+        """Train up to generator iteration ``until`` (default: ``config.gen_iters``), or until
+        ``max_seconds`` of training time (``elapsed_s``, over every call) have passed.
 
         Returns:
-            The status: "done" when ``config.gen_iters`` is reached, "diverged" when a loss became
-            non-finite (training stops at once; ``diverged_at`` says where), otherwise "running".
+            The status: "done" when ``config.gen_iters`` is reached or the time is up, "diverged"
+            when a loss became non-finite (training stops at once; ``diverged_at`` says where),
+            otherwise "running".
         """
+
+        def out_of_time() -> bool:
+            return max_seconds is not None and self.elapsed_s >= max_seconds
+
         until = self.config.gen_iters if until is None else min(until, self.config.gen_iters)
         if self.gen_iter == 0:
             self.check_strategy()
@@ -348,7 +376,7 @@ class Trainer:
             dynamic_ncols=True,
         )
         try:
-            while self.status == RUNNING and self.gen_iter < until:
+            while self.status == RUNNING and self.gen_iter < until and not out_of_time():
                 start = time.perf_counter()
                 critic_rows = self._critic_steps()
                 g_loss = self.generator_step()
@@ -361,11 +389,15 @@ class Trainer:
                 heldout = self._nan
                 if self.gen_iter % self.config.heldout_every == 0:
                     heldout = self.heldout_critic_loss()
-                row = torch.cat([critic_rows.mean(0), torch.stack([g_loss, heldout])])
+                iteration = curve_row(
+                    {"g_loss": g_loss, "heldout_critic_loss": heldout}, ITERATION_CURVES
+                )
+                row = torch.cat([critic_rows.mean(0), iteration])
                 self._pending.append((self.gen_iter, self.critic_steps, self.elapsed_s, row))
                 if self.gen_iter % self.config.log_every == 0 or self.gen_iter == until:
                     self._flush()
-            if self.gen_iter >= self.config.gen_iters and self.status == RUNNING:
+            self._flush()  # a divergence among the last rows decides first
+            if self.status == RUNNING and (self.gen_iter >= self.config.gen_iters or out_of_time()):
                 self.status = DONE
         finally:
             self._flush()

@@ -23,9 +23,11 @@ def test_builtin_strategy_name_cannot_be_taken_again():
         register_strategy("wgan", WGAN)
 
 
-def test_unknown_name_lists_registered_names():
+def test_unknown_name_lists_registered_names_and_says_how_plugins_load():
     with pytest.raises(
-        RegistryError, match=r"unknown loss strategy 'lsgan'; registered: .*gan, .*wgan, wgan-gp"
+        RegistryError,
+        match=r"unknown loss strategy 'lsgan'; registered: .*gan, .*wgan, wgan-gp.*; "
+        r"a plugin's strategies load with --plugin FILE_OR_MODULE .* \(group gans.losses\)$",
     ):
         STRATEGIES.get("lsgan")
 
@@ -53,3 +55,27 @@ def test_strategy_registry_checks_the_class():
     with pytest.raises(RegistryError, match="must set `defaults`"):
         register_strategy("no-defaults", NoDefaults)
     assert "no-loss" not in STRATEGIES and "no-defaults" not in STRATEGIES
+
+
+def test_a_piece_without_a_name_is_named_after_its_class_and_a_bad_name_is_refused():
+    import gans
+
+    class LSGANLoss(gans.Loss):
+        def critic_loss(self, real_scores, fake_scores):
+            return ((real_scores - 1) ** 2).mean() + (fake_scores**2).mean()
+
+        def generator_loss(self, fake_scores):
+            return ((fake_scores - 1) ** 2).mean()
+
+    class R1Penalty(gans.GradientPenalty):
+        pass
+
+    assert (LSGANLoss.name, R1Penalty.name, gans.WeightClipping.name) == (
+        "lsgan-loss",
+        "r1-penalty",
+        "weight-clipping",
+    )
+    with pytest.raises(RegistryError, match=r"Hinge.name must be kebab-case .*got 'Hinge Loss'"):
+
+        class Hinge(gans.Loss):
+            name = "Hinge Loss"

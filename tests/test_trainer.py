@@ -10,6 +10,7 @@ from gans import DIVERGED, DONE, RUNNING, ConfigError, RegistryError, TrainConfi
 from gans.data import Dataset, load_dataset
 from gans.models import Architecture
 from gans.speedups import FLAT_PARAMETERS, GATED_ACTIVATIONS, GatedLeakyReLU, prepare
+from gans.trainer import CRITIC_CURVES, curve_row
 
 TOY = load_dataset("25gaussians")
 DIGITS = load_dataset("mnist-5k")
@@ -275,7 +276,11 @@ def test_compiled_steps_compute_the_eager_gradients():
     config = toy_config(strategy="wgan-gp", width=32)
     eager, compiled = (Trainer(config, data=TOY, progress=False, compile=c) for c in (False, True))
     rows = [t.critic_step() for t in (eager, compiled)]
-    torch.testing.assert_close(rows[1], rows[0], rtol=1e-5, atol=1e-6, equal_nan=True)
+    assert rows[0].keys() == rows[1].keys() == set(CRITIC_CURVES)
+    for name in CRITIC_CURVES:
+        torch.testing.assert_close(
+            rows[1][name], rows[0][name], rtol=1e-5, atol=1e-6, equal_nan=True
+        )
     for t in (eager, compiled):
         t.generator_step()
     # After a step each parameter's .grad holds that step's gradient.
@@ -287,7 +292,9 @@ def test_compiled_steps_compute_the_eager_gradients():
 
 def test_bf16_autocast_runs_the_networks_in_bfloat16():
     fp32, bf16 = (trainer(image_config(strategy="wgan-gp", precision=p)) for p in ("fp32", "bf16"))
-    loss, penalty = ([t.critic_step()[i] for t in (fp32, bf16)] for i in (0, 2))
+    loss, penalty = (
+        [t.critic_step()[name] for t in (fp32, bf16)] for name in ("critic_loss", "penalty")
+    )
     # Same batch and noise: bfloat16's 8-bit mantissa moves the values a little, not a lot.
     assert loss[0] != loss[1] and penalty[0] != penalty[1]
     torch.testing.assert_close(penalty[1], penalty[0], rtol=0.02, atol=0)
@@ -479,3 +486,13 @@ def test_a_generator_with_batch_norm_is_called_once_per_critic_step():
     t.generator.register_forward_hook(lambda module, args, out: batches.append(len(out)))
     t.train()
     assert batches[-6:] == [4] * 6
+
+
+def test_curve_values_must_be_exactly_the_named_columns():
+    values = {"g_loss": torch.tensor(1.0), "heldout_critic_loss": torch.tensor(2.0)}
+    assert curve_row(values, ("heldout_critic_loss", "g_loss")).tolist() == [2.0, 1.0]
+    with pytest.raises(KeyError, match=r"missing \['heldout_critic_loss'\], not columns \['lr'\]"):
+        curve_row(
+            {"g_loss": torch.tensor(1.0), "lr": torch.tensor(0.1)},
+            ("g_loss", "heldout_critic_loss"),
+        )

@@ -15,10 +15,10 @@ import torch
 from torchvision.datasets import MNIST
 
 import gans
-from benchmarks.execute import REAL_DATA, reference_rows, run_row
+from benchmarks.execute import reference_rows, run_row
 from benchmarks.executors import cpu_cores
 from benchmarks.run import _workers, main
-from benchmarks.store import CONFIG_COLUMNS, DONE_MARKER, REFERENCE_COLUMNS
+from benchmarks.store import CONFIG_COLUMNS, DONE_MARKER, REAL_DATA, REFERENCE_COLUMNS
 from benchmarks.suites import load_suite
 from gans.feature_extractor_classifier import classifier_extractor
 from gans.metrics_image import INCEPTION
@@ -647,15 +647,20 @@ def test_tensorboard_gets_losses_and_metrics(finished, tmp_path):
     assert logged == pytest.approx(curves["w_estimate"].tolist(), rel=1e-6)
 
 
-def test_a_wall_clock_budget_stops_training_at_the_next_evaluation_point(tmp_path):
+def test_a_wall_clock_budget_stops_training_at_the_first_iteration_past_it(tmp_path):
     suite = tiny_suite(tmp_path, strategies=("gan",), seeds=(0,), budget="seconds = 0.5")
     assert run("--suite", suite, "--out", tmp_path / "out") == 0
     (row,) = table(tmp_path / "out" / "tiny", "runs").to_dict("records")
-    # Training stops at the first evaluation point (every 10 iterations) past 0.5 s.
-    assert row["status"] == "done" and row["gen_iters"] % 10 == 0
-    assert 10 <= row["gen_iters"] < 1_000_000
-    assert row["train_s"] >= 0.5
+    assert row["status"] == "done" and 10 <= row["gen_iters"] < 1_000_000
+    assert row["train_s"] >= 0.5 and row["budget_s"] == 0.5
     curves = table(tmp_path / "out" / "tiny", "curves").set_index("gen_iter")
     assert curves.loc[row["gen_iters"], "elapsed_s"] == pytest.approx(row["train_s"])
-    if row["gen_iters"] > 10:  # the evaluation point before the last was still within budget
-        assert curves.loc[row["gen_iters"] - 10, "elapsed_s"] < 0.5
+    assert curves.loc[row["gen_iters"] - 1, "elapsed_s"] < 0.5  # the iteration before: in time
+
+
+def test_lr_decay_with_a_wall_clock_budget_is_bad_input(tmp_path, capsys):
+    suite = tiny_suite(tmp_path, seeds=(0,), budget="seconds = 5\nlr_decay = true")
+    assert run("--suite", suite, "--out", tmp_path / "out") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "lr_decay needs a budget in gen_iters" in err
+    assert not (tmp_path / "out").exists()
