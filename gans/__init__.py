@@ -6,7 +6,7 @@ The public API, used by the ``benchmarks`` application and by plugins, is what t
 from gans.constraints import Constraint, WeightClipping
 from gans.data import DATASETS, Dataset, DatasetUnavailable, load_dataset, register_dataset
 from gans.evaluation import evaluate, evaluate_real
-from gans.hyperparameters import OPTIMIZERS, ConfigError, Hyperparameters
+from gans.hyperparameters import OPTIMIZERS, ConfigError, Hyperparameters, hyperparameter
 from gans.losses import JSLoss, Loss, WassersteinLoss
 from gans.metrics import MetricRow
 from gans.models import ARCHITECTURES, ArchConfig, Architecture, build_models, register_architecture
@@ -51,6 +51,7 @@ __all__ = [
     "DatasetUnavailable",
     "GradientPenalty",
     "Hyperparameters",
+    "hyperparameter",
     "JSLoss",
     "Loss",
     "MetricRow",

@@ -15,6 +15,63 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class Check:
+    """What a declared hyperparameter accepts: a kind (``int``, ``float`` or ``str``; ``float``
+    takes integers too, never booleans), an optional closed range, or a set of choices."""
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    above: float | None = None  # an open lower bound: values must be > above
+    choices: tuple | None = None
+    optional: bool = False  # None is accepted too
+
+    def accepts(self, value: Any) -> bool:
+        if value is None:
+            return self.optional
+        if self.choices is not None:
+            return value in self.choices
+        if self.kind is float:
+            ok = _is_number(value)
+        elif self.kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, self.kind)
+        return (
+            ok
+            and (self.low is None or value >= self.low)
+            and (self.high is None or value <= self.high)
+            and (self.above is None or value > self.above)
+        )
+
+    def describe(self) -> str:
+        if self.choices is not None:
+            text = "one of " + ", ".join(repr(c) for c in self.choices)
+        else:
+            text = {float: "a number", int: "an integer", str: "a string"}.get(
+                self.kind, f"a {self.kind.__name__}"
+            )
+            bounds = [f">= {self.low}" if self.low is not None else None]
+            bounds += [f"> {self.above}" if self.above is not None else None]
+            bounds += [f"<= {self.high}" if self.high is not None else None]
+            if any(bounds):
+                text += " " + " and ".join(b for b in bounds if b)
+        return text + (" or unset (None)" if self.optional else "")
+
+
+def hyperparameter(default: Any, **check: Any) -> Any:
+    """A hyperparameter field of a ``Hyperparameters`` subclass, validated whenever the
+    hyperparameters are made or overridden (so a bad value in a suite file is bad input, before
+    any run starts). ``check``: the arguments of ``Check`` (kind, low, high, above, choices,
+    optional); kind defaults to the default's type. Example::
+
+        gamma: float = gans.hyperparameter(10.0, low=0.0)
+    """
+    check.setdefault("kind", type(default) if default is not None else float)
+    return dataclasses.field(default=default, metadata={"check": Check(**check)})
+
+
+@dataclass(frozen=True)
 class Hyperparameters:
     """What a loss strategy trains with. Strategies subclass this to add fields of their own.
 
@@ -45,7 +102,9 @@ class Hyperparameters:
                 self.betas,
             )
         _require(
-            isinstance(self.n_critic, int) and self.n_critic >= 1,
+            isinstance(self.n_critic, int)
+            and not isinstance(self.n_critic, bool)
+            and self.n_critic >= 1,
             "n_critic",
             "an integer >= 1",
             self.n_critic,
@@ -64,6 +123,14 @@ class Hyperparameters:
                 "a number > 0",
                 self.clip_value,
             )
+        for f in dataclasses.fields(self):  # the fields declared with gans.hyperparameter
+            if (check := f.metadata.get("check")) is not None:
+                _require(
+                    check.accepts(getattr(self, f.name)),
+                    f.name,
+                    check.describe(),
+                    getattr(self, f.name),
+                )
 
     def replace(self, overrides: Mapping[str, Any]) -> Hyperparameters:
         """A copy with ``overrides`` applied and validated; unknown fields are a ``ConfigError``."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from gans.constraints import Constraint, WeightClipping
-from gans.hyperparameters import ConfigError, Hyperparameters
+from gans.hyperparameters import Hyperparameters, hyperparameter
 from gans.losses import JSLoss, Loss, WassersteinLoss
 from gans.penalties import GradientPenalty, Penalty
 from gans.registry import Registry, RegistryError
@@ -69,14 +69,8 @@ class Strategy(ABC):
 
 @dataclass(frozen=True)
 class GANHyperparameters(Hyperparameters):
-    generator_loss: str = "non-saturating"  # or "minimax", the saturating form of the 2014 paper
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.generator_loss not in ("non-saturating", "minimax"):
-            raise ConfigError(
-                f"generator_loss must be 'non-saturating' or 'minimax', got {self.generator_loss!r}"
-            )
+    # "minimax" is the saturating form of the 2014 paper
+    generator_loss: str = hyperparameter("non-saturating", choices=("non-saturating", "minimax"))
 
 
 class GAN(Strategy):

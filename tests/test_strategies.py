@@ -94,6 +94,7 @@ def test_js_loss_stays_finite_for_extreme_logits():
         ("gan", {"lr": "fast"}, "lr must be a number > 0"),
         ("wgan", {"n_critic": 0}, "n_critic must be an integer >= 1, got 0"),
         ("wgan", {"n_critic": 2.5}, "n_critic must be an integer >= 1"),
+        ("wgan", {"n_critic": True}, "n_critic must be an integer >= 1, got True"),
         ("wgan", {"clip_value": 0}, "clip_value must be a number > 0"),
         ("wgan", {"clip_value": -0.01}, "clip_value must be a number > 0"),
         ("gan", {"optimizer": "sgd"}, "optimizer must be one of adam, rmsprop, got 'sgd'"),
@@ -102,7 +103,7 @@ def test_js_loss_stays_finite_for_extreme_logits():
         (
             "gan",
             {"generator_loss": "hinge"},
-            "generator_loss must be 'non-saturating' or 'minimax'",
+            "generator_loss must be one of 'non-saturating', 'minimax'",
         ),
         ("wgan-gp", {"lamda": 10}, "unknown hyperparameter lamda; accepted: optimizer, lr, betas"),
     ],
@@ -110,3 +111,26 @@ def test_js_loss_stays_finite_for_extreme_logits():
 def test_invalid_hyperparameters_name_the_field(strategy, overrides, message):
     with pytest.raises(ConfigError, match=message):
         make_strategy(strategy, overrides)
+
+
+def test_a_declared_custom_hyperparameter_is_validated_on_every_override():
+    import dataclasses
+
+    import gans
+
+    @dataclasses.dataclass(frozen=True)
+    class R1Hyperparameters(gans.Hyperparameters):
+        gamma: float = gans.hyperparameter(10.0, low=0.0)
+        warmup: int = gans.hyperparameter(0, low=0, high=1000)
+
+    hp = R1Hyperparameters("adam", 1e-4, (0.5, 0.9))
+    assert hp.replace({"gamma": 5}).gamma == 5 and hp.replace({"warmup": 1000}).warmup == 1000
+    for overrides, message in (
+        ({"gamma": -5.0}, "gamma must be a number >= 0.0, got -5.0"),
+        ({"gamma": "ten"}, "gamma must be a number >= 0.0, got 'ten'"),
+        ({"gamma": True}, "gamma must be a number >= 0.0, got True"),
+        ({"warmup": 2.5}, "warmup must be an integer >= 0 and <= 1000, got 2.5"),
+        ({"warmup": 1001}, "warmup must be an integer >= 0 and <= 1000, got 1001"),
+    ):
+        with pytest.raises(ConfigError, match=f"^{message}$"):
+            hp.replace(overrides)
