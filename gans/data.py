@@ -154,7 +154,7 @@ def _check_loader(name: str, loader: Loader) -> None:
 DATASETS: Registry[Loader] = Registry("dataset", check=_check_loader)
 
 
-def register_dataset(name: str, loader: Loader, provider: str = "gans") -> None:
+def register_dataset(name: str, loader: Loader, provider: str | None = None) -> None:
     """Make a dataset loadable by name.
 
     Args:

@@ -64,7 +64,9 @@ def _check_architecture(name: str, entry: object) -> None:
 ARCHITECTURES: Registry[Architecture] = Registry("architecture", _check_architecture)
 
 
-def register_architecture(name: str, arch: Architecture, provider: str = "gans") -> Architecture:
+def register_architecture(
+    name: str, arch: Architecture, provider: str | None = None
+) -> Architecture:
     return ARCHITECTURES.register(name, arch, provider)
 
 

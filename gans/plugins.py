@@ -15,7 +15,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from gans.registry import RegistryError
+from gans.registry import RegistryError, providing
 from gans.strategies import STRATEGIES, register_strategy
 
 ENTRY_POINT_GROUP = "gans.losses"
@@ -63,9 +63,11 @@ def load_plugin(module_or_file: str) -> list[str]:
             spec = importlib.util.spec_from_file_location(module_name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
-            spec.loader.exec_module(module)
+            with providing(f"plugin file {module_or_file}"):
+                spec.loader.exec_module(module)
         else:
-            importlib.import_module(module_or_file)
+            with providing(f"plugin module {module_or_file}"):
+                importlib.import_module(module_or_file)
     except RegistryError:
         raise
     except Exception as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -15,6 +16,20 @@ T = TypeVar("T")
 # kebab-case: lowercase letters and digits in dash-separated words, e.g. "wgan-gp", "mnist-5k",
 # "25gaussians". No spaces, dots or path separators, so names are safe in file paths and CLI flags.
 NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+# Who registers now: "gans", or the plugin file or module being imported (innermost last).
+_providers = ["gans"]
+
+
+@contextmanager
+def providing(provider: str):
+    """Credit what is registered inside the block to ``provider`` (a plugin file or module)."""
+    _providers.append(provider)
+    try:
+        yield
+    finally:
+        _providers.pop()
 
 
 class RegistryError(ValueError):
@@ -39,8 +54,10 @@ class Registry(Generic[T]):
         self._providers: dict[str, str] = {}
         self._lazy_loaders: list[Callable[[], None]] = []
 
-    def register(self, name: str, entry: T, provider: str = "gans") -> T:
-        """Add ``entry`` under ``name``; ``provider`` says where it came from (for duplicates)."""
+    def register(self, name: str, entry: T, provider: str | None = None) -> T:
+        """Add ``entry`` under ``name``; ``provider`` says where it came from (for duplicates and
+        listings): by default the plugin being loaded (``providing``), else ``gans``."""
+        provider = provider or _providers[-1]
         if not isinstance(name, str) or not NAME_PATTERN.match(name):
             raise RegistryError(
                 f"invalid {self.kind} name {name!r}: use kebab-case (lowercase letters, digits and "

@@ -138,7 +138,9 @@ STRATEGIES: Registry[type[Strategy]] = Registry(
 )
 
 
-def register_strategy(name: str, cls: type[Strategy], provider: str = "gans") -> type[Strategy]:
+def register_strategy(
+    name: str, cls: type[Strategy], provider: str | None = None
+) -> type[Strategy]:
     """Register a strategy class under a kebab-case name.
 
     Raises:

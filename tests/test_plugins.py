@@ -51,6 +51,22 @@ def test_load_plugin_from_a_module_on_the_path(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     assert load_plugin("lsgan_module") == ["lsgan-module"]
     assert "lsgan-module" in STRATEGIES
+    assert STRATEGIES.provider("lsgan-module") == "plugin module lsgan_module"
+
+
+def test_a_file_plugin_is_credited_to_its_file_in_listings_and_duplicate_errors(tmp_path):
+    path = tmp_path / "credited.py"
+    path.write_text(LSGAN_SOURCE + '\ngans.register_strategy("lsgan-credited", LSGAN)\n')
+    load_plugin(str(path))
+    assert STRATEGIES.provider("lsgan-credited") == f"plugin file {path}"
+    again = tmp_path / "again.py"
+    again.write_text(LSGAN_SOURCE + '\ngans.register_strategy("lsgan-credited", LSGAN)\n')
+    with pytest.raises(
+        RegistryError,
+        match=f"'lsgan-credited' is already registered by plugin file {path}; "
+        f"plugin file {again} tries",
+    ):
+        load_plugin(str(again))
 
 
 def test_load_plugin_errors_name_the_plugin_and_the_cause(tmp_path):
