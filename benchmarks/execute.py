@@ -48,6 +48,8 @@ def run_row(spec: RunSpec) -> dict[str, Any]:
         "batch_size": train.batch_size,
         "train_precision": train.precision,  # "precision" is the metric's column
         "hparams": json.dumps(spec.resolved["hparams"], default=list),
+        # The pieces by name (loss, penalty, constraint), for labels that fit a plugin's.
+        **gans.make_strategy(train.strategy, train.hyperparameters).pieces(),
         # The budget and the evaluation plan, so that the report needs the tables only.
         "budget_gen_iters": train.gen_iters,
         "budget_s": spec.seconds,

@@ -232,14 +232,22 @@ def _smoothed(ax, frame: pd.DataFrame, column: str, colours) -> None:
         )
 
 
-def critic_curves(dataset: str, curves: pd.DataFrame, colours) -> list[Drawing]:
-    """W estimate, held-out critic loss and the critic regularisers vs generator iterations."""
+def critic_curves(dataset: str, curves: pd.DataFrame, colours, runs: pd.DataFrame) -> list[Drawing]:
+    """Both losses, the W estimate, the held-out critic loss and the critic's regularisers vs
+    generator iterations. The regularisers' panels are titled by the pieces the runs recorded."""
+
+    def pieces(column: str, fallback: str) -> str:
+        names = sorted(set(runs.get(column, pd.Series(dtype=object)).dropna()))
+        return ", ".join(names) or fallback
+
     panels = [
+        ("critic_loss", "critic loss (without the penalty)"),
+        ("g_loss", "generator loss"),
         ("w_estimate", "Wasserstein estimate (-critic loss)"),
         ("heldout_critic_loss", "held-out critic loss"),
-        ("penalty", "gradient penalty (wgan-gp)"),
-        ("grad_norm", "grad norm at interpolates"),
-        ("constraint_active", "critic weights at clip boundary"),
+        ("penalty", f"penalty, weighted ({pieces('penalty', 'penalty')})"),
+        ("grad_norm", f"critic gradient norm where {pieces('penalty', 'the penalty')} looks"),
+        ("constraint_active", f"critic weights at the boundary of {pieces('constraint', 'it')}"),
     ]
     panels = [(c, t) for c, t in panels if c in curves and curves[c].notna().any()]
     if not panels:
@@ -252,10 +260,14 @@ def critic_curves(dataset: str, curves: pd.DataFrame, colours) -> list[Drawing]:
     caption = (
         "Mean over seeds per generator iteration: faint line raw, solid line a centred moving "
         "average (window = 1/25 of the run). A strategy without the quantity has no line; "
-        "held-out losses of the GAN (cross-entropy) and Wasserstein critics are on different "
-        "scales."
+        "the losses of different strategies (cross-entropy, Wasserstein, ...) are on different "
+        "scales: compare each line's course, not its level."
     )
-    return [Drawing(slug(dataset, "critic"), f"{dataset}: critic during training", caption, fig)]
+    return [
+        Drawing(
+            slug(dataset, "critic"), f"{dataset}: losses and critic during training", caption, fig
+        )
+    ]
 
 
 def _seed_x(rows: pd.DataFrame, order: list[str]) -> pd.Series:
@@ -419,7 +431,7 @@ def dataset_figures(
         drawings = [
             *final_spread(dataset, per_seed, colours, refs),
             *metric_curves(dataset, evals, colours, refs, threshold),
-            *critic_curves(dataset, curves, colours),
+            *critic_curves(dataset, curves, colours, runs),
             *images.sample_grids(dataset, runs, suite_dir, colours),
             *images.toy_views(dataset, runs, suite_dir, colours),
         ]
