@@ -91,7 +91,8 @@ class Suite:
         plan = EvalPlan(
             every=table.get("eval_every", self.eval.get("every", 1000)),
             intermediate_samples=self.eval.get("intermediate_samples", 1000),
-            final_samples=self.eval.get("final_samples", 10_000),
+            # 2,000: exact W1 on toy points takes about 1 s (10,000 take 5 GB and minutes).
+            final_samples=self.eval.get("final_samples", 2000),
             extractors=tuple(self.eval.get("extractors", EvalPlan.extractors)),
         )
         overrides = table.get("hyperparameters", {}).get(strategy, {})
