@@ -49,7 +49,13 @@ def run_row(spec: RunSpec) -> dict[str, Any]:
         "train_precision": train.precision,  # "precision" is the metric's column
         "hparams": json.dumps(spec.resolved["hparams"], default=list),
         # The pieces by name (loss, penalty, constraint), for labels that fit a plugin's.
-        **gans.make_strategy(train.strategy, train.hyperparameters).pieces(),
+        # ("" where a strategy has none: a None would come back from parquet as NaN).
+        **{
+            piece: name or ""
+            for piece, name in gans.make_strategy(train.strategy, train.hyperparameters)
+            .pieces()
+            .items()
+        },
         # The budget and the evaluation plan, so that the report needs the tables only.
         "budget_gen_iters": train.gen_iters,
         "budget_s": spec.seconds,

@@ -237,7 +237,7 @@ def critic_curves(dataset: str, curves: pd.DataFrame, colours, runs: pd.DataFram
     generator iterations. The regularisers' panels are titled by the pieces the runs recorded."""
 
     def pieces(column: str, fallback: str) -> str:
-        names = sorted(set(runs.get(column, pd.Series(dtype=object)).dropna()))
+        names = sorted(set(runs.get(column, pd.Series(dtype=object)).dropna()) - {""})
         return ", ".join(names) or fallback
 
     panels = [
