@@ -20,9 +20,10 @@ from gans.metrics_image import EXTRACTORS
 BUILTIN_DIR = Path(__file__).parent / "suites"
 # Part of every run id. Policy: any change that alters the numbers a config produces (the random
 # draw order, an algorithm, a default the config does not spell out) bumps it, so that old results
-# are never taken for new ones; tests/benchmarks/test_suites.py pins the first numbers of two
-# configs next to it. 3: no sub-pixel rewrites (they changed CPU image runs by rounding).
-RUN_FORMAT = 3
+# are never taken for new ones; tests/benchmarks/test_run_format.py pins the first numbers of two
+# configs next to it. 3: no sub-pixel rewrites (they changed CPU image runs by rounding). 4: Adam
+# trains per parameter (fused Adam rounds one flat tensor differently).
+RUN_FORMAT = 4
 
 
 class SuiteError(ValueError):

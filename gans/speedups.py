@@ -5,14 +5,15 @@ to the trainer's networks and says which it applied, for the run's record:
 
 - ``gated-activations`` (only with a gradient penalty): every ReLU and LeakyReLU of the critic
   becomes a ``GatedLeakyReLU``, whose double backward skips a pass of zeros through the critic;
-- ``flat-parameters``: each network's parameters are moved into one flat tensor, so that the
-  optimizer and an element-wise constraint update one tensor per step.
+- ``flat-parameters`` (only with RMSprop): each network's parameters are moved into one flat
+  tensor, so that the optimizer and an element-wise constraint update one tensor per step.
 
 They add no parameters, so state dicts and run ids are unchanged, and the outputs, gradients and
-updates equal the originals' bit for bit in float32 (tests/test_speedups.py, tests/test_trainer.py)
-with one CPU thread, which is how the runner trains on the CPU. With several threads, fused Adam
-splits a tensor between them, and where it splits one flat tensor differs from where it splits many
-small ones; its vectorised and scalar code round differently, so updates differ by about 1e-9.
+updates equal the originals' bit for bit in float32, at any thread count (tests/test_speedups.py,
+tests/test_trainer.py). Flat parameters are not used with Adam: the fused Adam kernel rounds
+differently in its vectorised and its scalar code, and which elements each takes depends on where
+one tensor ends and the next begins (and on the thread split), so one flat tensor and the separate
+parameters drift apart by ~1e-9 per step; RMSprop's multi-tensor kernel does not.
 ``Trainer(..., speedups=False)`` (``benchmarks.run --no-speedups``) trains the plain networks.
 """
 
@@ -29,6 +30,8 @@ _log = logging.getLogger(__name__)
 
 GATED_ACTIVATIONS = "gated-activations"
 FLAT_PARAMETERS = "flat-parameters"
+# The optimizers whose update of an element does not depend on which tensor holds it.
+FLATTENED_OPTIMIZERS = ("rmsprop",)
 
 
 class GatedLeakyReLU(nn.Module):
@@ -227,12 +230,15 @@ def prepare(
     critic: nn.Module,
     device: torch.device,
     penalty: bool,
+    optimizer: str,
     enabled: bool = True,
 ) -> Prepared:
     """Move the networks to ``device`` and, when ``enabled``, apply the rewrites that fit:
     gated critic activations when there is a ``penalty`` (without one they would only cost time),
-    and flat parameters for each network whose parameters can be flattened (one dtype, dense);
-    a network whose parameters cannot be trains per parameter, with a one-line log note.
+    and, when the ``optimizer`` (a ``Hyperparameters.optimizer`` name) is one of
+    ``FLATTENED_OPTIMIZERS``, flat parameters for each network whose parameters can be flattened
+    (one dtype, dense); a network whose parameters cannot be trains per parameter, with a one-line
+    log note.
 
     Returns: the networks (changed in place) and what was applied, in that order."""
     applied = []
@@ -243,7 +249,7 @@ def prepare(
     trained = {}
     for role, module in (("generator", generator), ("critic", critic)):
         trained[role] = ModuleParameters(module)
-        if enabled:
+        if enabled and optimizer in FLATTENED_OPTIMIZERS:
             try:
                 trained[role] = FlatParameters(module)
             except ValueError as why:

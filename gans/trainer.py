@@ -116,8 +116,9 @@ class Trainer:
         deterministic: on CUDA, use deterministic algorithms and no cuDNN autotuning (which is
             otherwise on), so reruns and resumes are bit-identical. The CPU always is.
         speedups: apply the rewrites of ``gans.speedups.prepare`` (gated critic activations with a
-            penalty, flat parameters), which leave every number the same in float32; their names
-            are in ``self.speedups``. False trains the networks of ``gans.models`` as they are.
+            penalty, flat parameters with RMSprop), which leave every number the same in float32;
+            their names are in ``self.speedups``. False trains the networks of ``gans.models`` as
+            they are.
 
     Raises:
         ConfigError / RegistryError: an invalid or unknown name or value, before any work is done.
@@ -167,7 +168,12 @@ class Trainer:
                 m.to(memory_format=torch.channels_last) for m in (generator, critic)
             )
         prepared = prepare(
-            generator, critic, self.device, self.strategy.penalty is not None, enabled=speedups
+            generator,
+            critic,
+            self.device,
+            penalty=self.strategy.penalty is not None,
+            optimizer=self.hparams.optimizer,
+            enabled=speedups,
         )
         self.generator, self.critic = prepared.generator, prepared.critic
         self.speedups = prepared.applied  # what a run records of them
