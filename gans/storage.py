@@ -24,11 +24,19 @@ def write_atomically(path: str | os.PathLike, write: Callable[[str], Any]) -> Pa
     os.close(fd)
     try:
         write(tmp)
+        # mkstemp makes the file private (0600); give it the mode any other new file gets.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it
+    os.umask(mask)
+    return mask
 
 
 def save_atomically(obj: Any, path: str | os.PathLike) -> Path:

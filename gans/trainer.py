@@ -8,7 +8,6 @@ the hot loop never waits for the device (a ``.item()`` per step would).
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import time
 from contextlib import contextmanager, nullcontext
@@ -77,6 +76,10 @@ class TrainConfig:
     lr_decay: bool = False  # linear decay to 0 over gen_iters, as in popular WGAN-GP MNIST code
     heldout_every: int = 100  # the paper logs the critic cost on held-out data every 100 iters
     log_every: int = 20  # generator iterations between copies of the curves to the host
+    # A run has diverged when a loss (or the penalty) is non-finite or its magnitude exceeds this:
+    # a critic loss of 1e16 is a broken run, although a finite one. Checked at each copy to the
+    # host, which is where training stops (at most log_every iterations past the bad one).
+    divergence_limit: float = 1e6
     # "bf16": the networks run under bfloat16 autocast (for CUDA; CPUs without AMX gain nothing)
     precision: str = "fp32"
 
@@ -87,8 +90,15 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
         for name in ("width", "latent_dim"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1
+            ):
                 raise ConfigError(f"{name} must be an integer >= 1 or unset, got {value!r}")
+        if not isinstance(self.lr_decay, bool):
+            raise ConfigError(f"lr_decay must be true or false, got {self.lr_decay!r}")
+        limit = self.divergence_limit
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not limit > 0:
+            raise ConfigError(f"divergence_limit must be a number > 0, got {limit!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
@@ -362,8 +372,12 @@ class Trainer:
 
         Returns:
             The status: "done" when ``config.gen_iters`` is reached or the time is up, "diverged"
-            when a loss became non-finite (training stops at once; ``diverged_at`` says where),
-            otherwise "running".
+            when a loss or the penalty became non-finite or larger in magnitude than
+            ``config.divergence_limit``, otherwise "running". Divergence is seen when the curves
+            are copied to the host (every ``log_every`` iterations and at the end of each call,
+            so that no step waits for the device), and training stops there: ``diverged_at`` is
+            the first bad iteration, ``gen_iter`` the one training stopped at, and the curves end
+            at ``diverged_at``.
         """
 
         def out_of_time() -> bool:
@@ -412,7 +426,7 @@ class Trainer:
         return self.status
 
     def _flush(self) -> None:
-        """Copy pending curve rows to the host (one device sync) and stop at a non-finite loss."""
+        """Copy pending curve rows to the host (one device sync); stop at the first diverged row."""
         if not self._pending:
             return
         values = torch.stack([row for *_, row in self._pending]).cpu().tolist()
@@ -424,10 +438,9 @@ class Trainer:
                 **dict(zip(CURVE_COLUMNS, row)),
             }
             self.curves.append(record)
-            if not all(math.isfinite(record[k]) for k in ("critic_loss", "g_loss")) or (
-                self.strategy.penalty is not None and not math.isfinite(record["penalty"])
-            ):
-                self.status, self.diverged_at = DIVERGED, gen_iter
+            watched = ("critic_loss", "g_loss") + ("penalty",) * (self.strategy.penalty is not None)
+            if not all(abs(record[k]) <= self.config.divergence_limit for k in watched):
+                self.status, self.diverged_at = DIVERGED, gen_iter  # NaN fails the test too
                 break
         self._pending.clear()
         if self._bar is None:

@@ -207,8 +207,19 @@ def test_non_finite_loss_stops_the_run_as_diverged():
     assert 1 <= t.diverged_at <= 3
     assert len(t.curves) == t.diverged_at
     assert t.curves[-1]["gen_iter"] == t.diverged_at
+    assert t.gen_iter == 10  # seen, and stopped, at the first copy of the curves to the host
     last = t.curves[-1]
-    assert not (math.isfinite(last["critic_loss"]) and math.isfinite(last["g_loss"]))
+    assert not all(abs(last[k]) <= 1e6 for k in ("critic_loss", "g_loss"))
+
+
+def test_a_finite_loss_beyond_the_divergence_limit_is_divergence():
+    # Every loss of a trained critic exceeds 1e-9 in magnitude: the first row is already beyond.
+    t = trainer(toy_config(strategy="wgan", divergence_limit=1e-9, gen_iters=50, log_every=10))
+    assert t.train() == DIVERGED
+    assert (t.diverged_at, t.gen_iter, len(t.curves)) == (1, 10, 1)
+    assert all(math.isfinite(t.curves[0][k]) for k in ("critic_loss", "g_loss"))
+    with pytest.raises(ConfigError, match="divergence_limit must be a number > 0"):
+        toy_config(divergence_limit=0)
 
 
 def test_partial_training_reports_running_then_done():
