@@ -5,6 +5,7 @@ last checkpoint; a finished run is skipped."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 import gans
 from benchmarks.store import (
@@ -23,7 +25,10 @@ from benchmarks.store import (
     INITIAL,
     INTERMEDIATE,
     REAL_DATA,
+    locked,
     read_done,
+    remove_stale_temporaries,
+    set_aside,
     write_json,
     write_table,
 )
@@ -58,6 +63,7 @@ def run_row(spec: RunSpec) -> dict[str, Any]:
         },
         # The budget and the evaluation plan, so that the report needs the tables only.
         "budget_gen_iters": train.gen_iters,
+        "divergence_limit": train.divergence_limit,
         "budget_s": spec.seconds,
         "eval_every": spec.eval.every,
         "intermediate_samples": spec.eval.intermediate_samples,
@@ -84,37 +90,68 @@ def execute_run(
     """Run ``spec`` (or resume it, or skip it when done) and return its row for runs.parquet.
 
     An exception inside the run is caught: the row says ``failed`` with the message, the traceback
-    goes to error.log, and the checkpoint stays for the next attempt. Interrupts propagate.
+    goes to error.log, and the checkpoint stays for the next attempt. Interrupts propagate. The
+    run's lock is held throughout, so a second runner on the same results waits, then finds the
+    run finished. Damaged files are set aside with one line on stderr (``read_done``,
+    ``_read_checkpoint``), never a traceback.
     """
     for plugin in plugins:  # worker processes and Ray tasks start without them
         gans.load_plugin(plugin)
     run_dir = suite_dir / spec.run_id
-    done = read_done(run_dir)
-    if done is not None:
-        return done
+    with locked(suite_dir, spec.run_id, warn):  # another runner may be training it: wait
+        done = read_done(run_dir, warn)
+        if done is not None:
+            return done
+        if run_dir.exists():
+            remove_stale_temporaries(run_dir)
+        try:
+            trainer = gans.Trainer(
+                spec.train,
+                device=device,
+                data=data,
+                data_root=data_root,
+                progress=progress,
+                progress_position=1,  # under the suite's bar
+                compile=compile,
+                deterministic=deterministic,
+                speedups=speedups,
+            )
+            # What the run trained with, beside what it was asked to train.
+            write_json(run_dir / "config.json", {**spec.resolved, "speedups": trainer.speedups})
+            return _train_and_evaluate(
+                spec, run_dir, trainer, data_root, inception_weights, tensorboard_dir
+            )
+        except Exception as error:  # one run failing never stops the others
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "error.log").write_text(traceback.format_exc())
+            if not (run_dir / "config.json").exists():  # it failed before training: what was asked
+                write_json(run_dir / "config.json", spec.resolved)
+            return failed_row(spec, error)
+
+
+def warn(message: str) -> None:
+    """One line to stderr, above the progress bars."""
+    tqdm.write(message, file=sys.stderr)
+
+
+def _read_checkpoint(path: Path, device) -> dict[str, Any] | None:
+    """The run's last checkpoint; None when there is none, or when it is damaged (truncated,
+    empty, not a checkpoint): then it is set aside and the run starts again from the beginning."""
+    if not path.exists():
+        return None
     try:
-        trainer = gans.Trainer(
-            spec.train,
-            device=device,
-            data=data,
-            data_root=data_root,
-            progress=progress,
-            progress_position=1,  # under the suite's bar
-            compile=compile,
-            deterministic=deterministic,
-            speedups=speedups,
+        state = torch.load(path, map_location=device, weights_only=True)
+        if not (isinstance(state, dict) and {"trainer", "evals", "eval_s"} <= state.keys()):
+            raise ValueError("not a checkpoint of this runner")
+    except Exception as error:  # what a damaged file raises varies: EOFError, OSError, pickle's
+        # The type only: torch's own message suggests weights_only=False, which is unsafe.
+        message = (
+            set_aside(path, type(error).__name__) + "; the run starts again from the beginning"
         )
-        # What the run trained with, beside what it was asked to train.
-        write_json(run_dir / "config.json", {**spec.resolved, "speedups": trainer.speedups})
-        return _train_and_evaluate(
-            spec, run_dir, trainer, data_root, inception_weights, tensorboard_dir
-        )
-    except Exception as error:  # one run failing never stops the others
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "error.log").write_text(traceback.format_exc())
-        if not (run_dir / "config.json").exists():  # it failed before training: what was asked
-            write_json(run_dir / "config.json", spec.resolved)
-        return failed_row(spec, error)
+        warn(message)
+        _log(path.parent, message)
+        return None
+    return state
 
 
 def failed_row(spec: RunSpec, error: BaseException) -> dict[str, Any]:
@@ -127,8 +164,8 @@ def _train_and_evaluate(spec, run_dir, trainer, data_root, inception_weights, te
     evaluator = _Evaluator(spec, trainer, data_root, inception_weights)
     # The last checkpoint stays after the run: it holds the trained generator and critic.
     state_path = run_dir / "state.pt"
-    if state_path.exists():
-        state = torch.load(state_path, map_location=trainer.device, weights_only=True)
+    state = _read_checkpoint(state_path, trainer.device)
+    if state is not None:
         trainer.load_state_dict(state["trainer"])
         evaluator.rows, evaluator.seconds = list(state["evals"]), state["eval_s"]
         _log(run_dir, f"resumed at generator iteration {trainer.gen_iter}")
@@ -174,9 +211,7 @@ def _train_and_evaluate(spec, run_dir, trainer, data_root, inception_weights, te
     row = {
         **run_row(spec),
         "status": trainer.status,
-        "message": f"non-finite loss at generator iteration {trainer.diverged_at}"
-        if trainer.status == gans.DIVERGED
-        else "",
+        "message": _divergence(trainer) if trainer.status == gans.DIVERGED else "",
         "diverged_at": trainer.diverged_at,
         "gen_iters": trainer.gen_iter,
         "critic_steps": trainer.critic_steps,
@@ -192,6 +227,13 @@ def _train_and_evaluate(spec, run_dir, trainer, data_root, inception_weights, te
         f"{trainer.elapsed_s:.1f} s training, {evaluator.seconds:.1f} s evaluation",
     )
     return row
+
+
+def _divergence(trainer: gans.Trainer) -> str:
+    return (
+        f"a loss was non-finite or beyond ±{trainer.config.divergence_limit:g} at generator "
+        f"iteration {trainer.diverged_at}; training stopped at {trainer.gen_iter}"
+    )
 
 
 def evaluation_calls(plan: EvalPlan, kind: str, stage: str) -> list[tuple[int, dict[str, Any]]]:

@@ -29,22 +29,26 @@ from benchmarks import report_stats as rs
 from benchmarks.bootstrap import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE, MIN_SEEDS_FOR_CI
 from benchmarks.provenance import ENVIRONMENT_FILE, environment
 from benchmarks.report_figures import Figure, palette
-from benchmarks.store import INITIAL
+from benchmarks.store import CONFIG_COLUMNS, INITIAL, with_columns
 from gans import metrics as m
+from gans import write_atomically
 
 TEMPLATES = Path(__file__).parent / "templates"
+RUN_COLUMNS = (*CONFIG_COLUMNS, "status")  # what every row of runs.parquet has, failed runs too
 METHODS = (
-    f"Summary cells: mean ± standard deviation over the finished seeds, then a "
-    f"{CONFIDENCE:.0%} percentile-bootstrap confidence interval of the mean (scipy.stats."
-    f"bootstrap, {BOOTSTRAP_RESAMPLES} resamples, seed {BOOTSTRAP_SEED}); with fewer than "
-    f"{MIN_SEEDS_FOR_CI} seeds no interval is computed ([CI n/a]): a bootstrap of two values "
-    f"can only return them and their mean. Every seed counts: a diverged seed is named beside "
-    f"every mean it is not in, ranks below every finished seed in the rankings and the rank "
-    f"test, and shows its last evaluation before diverging in the per-seed figure. Failed runs "
-    f"(errors) are listed at the end. ★ marks the best strategy per column by that ranking "
-    f"(↓ lower is better, ↑ higher is better). s / gen iter: training seconds per generator "
-    f"iteration (critic steps included), mean over runs; total s: training plus evaluation "
-    f"seconds of all the strategy's runs.",
+    f"Summary cells: mean ± standard deviation over the finished seeds, then a {CONFIDENCE:.0%} "
+    f"percentile-bootstrap confidence interval of the mean (scipy.stats.bootstrap, "
+    f"{BOOTSTRAP_RESAMPLES} resamples, seed {BOOTSTRAP_SEED}); with fewer than {MIN_SEEDS_FOR_CI} "
+    f"seeds no interval is computed ([CI n/a]): a bootstrap of two values can only return them and "
+    f"their mean. A run has diverged when a loss or the penalty becomes non-finite or larger in "
+    f"magnitude than its divergence limit (1e6 unless the suite sets divergence_limit; the runs "
+    f"table records it); it stops there. Every seed counts: a diverged seed is named beside every "
+    f"mean it is not in, ranks below every finished seed in the rankings and the rank test, and "
+    f"shows its last evaluation before diverging in the per-seed figure. Failed runs (errors) are "
+    f"listed at the end. ★ marks the best strategy per column by that ranking (↓ lower is better, ↑"
+    f" higher is better). s / gen iter: training seconds per generator iteration (critic steps "
+    f"included), mean over runs; total s: training plus evaluation seconds of all the strategy's "
+    f"runs.",
     "Reference rows and lines: real data (floor) is the metric of real data against the same "
     "held-out split at the same sample counts (train digits against the test digits; for toy "
     "data, independent samples of the true distribution), the best a generator can expect to "
@@ -106,11 +110,36 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
+class ReportError(Exception):
+    """Results the report cannot be written from: one line, exit status 2."""
+
+
 def load_tables(suite_dir: Path) -> dict[str, pd.DataFrame]:
+    """The suite's tables, every column of each present (references may be missing: the floors
+    are written after the runs).
+
+    Raises:
+        ReportError: a table missing or unreadable (an interrupted write, a damaged file), with
+            the command that rebuilds the tables from the runs.
+    """
+    rebuild = f"rerun `python -m benchmarks.run --suite {suite_dir.name}` to rebuild the tables"
     tables = {}
     for name in ("runs", "curves", "evals", "references"):
         path = suite_dir / f"{name}.parquet"
-        tables[name] = pd.read_parquet(path) if path.exists() else pd.DataFrame()
+        if not path.exists():
+            if name != "references":
+                raise ReportError(f"{suite_dir} has no {path.name}; {rebuild}")
+            tables[name] = with_columns(pd.DataFrame(), name)
+            continue
+        try:
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError) as error:  # pyarrow's errors are ValueErrors
+            reason = " ".join(str(error).split())[:200]
+            raise ReportError(f"cannot read {path}: {reason}; {rebuild}") from None
+        missing = [c for c in RUN_COLUMNS if c not in frame] if name == "runs" else []
+        if missing:
+            raise ReportError(f"{path} lacks column(s) {', '.join(missing)}; {rebuild}")
+        tables[name] = with_columns(frame, name)
     return tables
 
 
@@ -134,7 +163,10 @@ def _environment(suite_dir: Path) -> dict[str, str]:
 def header(suite_dir: Path, runs: pd.DataFrame, evals: pd.DataFrame) -> list[tuple[str, str]]:
     """Where the results and the report come from, as (label, value) pairs."""
     written = dt.datetime.fromtimestamp((suite_dir / "runs.parquet").stat().st_mtime, dt.UTC)
-    total = sum(pd.to_numeric(runs.get(c), errors="coerce").sum() for c in ("train_s", "eval_s"))
+    no_time = pd.Series(dtype=float)  # a suite whose runs all failed has no time columns
+    total = sum(
+        pd.to_numeric(runs.get(c, no_time), errors="coerce").sum() for c in ("train_s", "eval_s")
+    )
     libraries = sorted(set(evals.get("library", pd.Series(dtype=str)).dropna()))
     counts = runs["status"].value_counts()
     return [
@@ -251,8 +283,17 @@ def _earlier_figures(out: Path) -> set[str]:
 
 
 def write_report(suite_dir: Path, out: Path) -> None:
+    """Write the report of ``suite_dir`` into ``out``, each file atomically: an interrupted write
+    leaves each file whole, the earlier report's or this one's.
+
+    Raises:
+        ReportError: the tables cannot be read, or ``out`` cannot be written (nothing written).
+    """
     context = build_context(suite_dir, load_tables(suite_dir))
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ReportError(f"--out: cannot write to {out}: {error.strerror}") from None
     uris = {
         f.name: "data:image/png;base64," + base64.b64encode(f.png).decode("ascii")
         for f in _figures(context)
@@ -260,24 +301,31 @@ def write_report(suite_dir: Path, out: Path) -> None:
     html_env, md_env = environments()
     for stale in _earlier_figures(out) - set(uris):
         (out / f"{stale}.png").unlink(missing_ok=True)
+    pages = {
+        "index.html": html_env.get_template("report.html.j2").render(**context, uris=uris),
+        "README.md": md_env.get_template("report.md.j2").render(**context),
+    }
     for figure in _figures(context):
-        (out / f"{figure.name}.png").write_bytes(figure.png)
-    (out / "index.html").write_text(
-        html_env.get_template("report.html.j2").render(**context, uris=uris), encoding="utf-8"
-    )
-    (out / "README.md").write_text(
-        md_env.get_template("report.md.j2").render(**context), encoding="utf-8"
-    )
+        _write(out / f"{figure.name}.png", figure.png)
+    for name, page in pages.items():  # README.md last: it names the figures of this report
+        _write(out / name, page.encode("utf-8"))
+
+
+def _write(path: Path, content: bytes) -> None:
+    for stale in path.parent.glob(f"{path.name}*.tmp"):  # left by an interrupted write of it
+        stale.unlink(missing_ok=True)
+    write_atomically(path, lambda tmp: Path(tmp).write_bytes(content))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     suite_dir = args.results.resolve()
-    if not (suite_dir / "runs.parquet").exists():
-        print(f"error: {suite_dir} has no runs.parquet; run benchmarks.run first", file=sys.stderr)
-        return 2
     out = args.out or Path("reports") / suite_dir.resolve().name
-    write_report(suite_dir, out)
+    try:
+        write_report(suite_dir, out)
+    except ReportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(f"report: {out / 'index.html'} and {out / 'README.md'}")
     return 0
 

@@ -3,7 +3,8 @@
     python -m benchmarks.run --suite quick
 
 Exit status: 0 when every run finished (a diverged run is a finished run), 1 when a run failed
-with an error (the others still ran and are kept), 2 for bad input (nothing was started).
+with an error (the others still ran and are kept) or the report could not be written, 2 for bad
+input (nothing was started).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
+import errno
 import importlib.util
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -21,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 import gans
-from benchmarks.execute import reference_rows
+from benchmarks.execute import reference_rows, warn
 from benchmarks.executors import (
     cpu_cores,
     run_in_process,
@@ -33,10 +36,13 @@ from benchmarks.provenance import ENVIRONMENT_FILE, environment
 from benchmarks.store import (
     FAILED,
     INCEPTION_SUFFIX,
-    REFERENCE_COLUMNS,
     REFERENCES_TABLE,
+    SUITE_LOCK,
     collect_tables,
+    locked,
     read_done,
+    remove_stale_temporaries,
+    with_columns,
     write_json,
     write_table,
 )
@@ -126,10 +132,16 @@ def _subset(option: str | None, available: tuple, what: str, convert=str) -> tup
         chosen = tuple(convert(item.strip()) for item in option.split(",") if item.strip())
     except ValueError:
         raise InputError(f"--{what} must be comma-separated values, got {option!r}") from None
-    unknown = [c for c in chosen if c not in available]
-    if unknown or not chosen:
+    if not chosen:
         raise InputError(
-            f"--{what}: {', '.join(map(str, unknown)) or 'nothing'} not in the suite;"
+            f"--{what}: no value given; the suite has {', '.join(map(str, available))}"
+        )
+    if repeated := sorted({str(c) for c in chosen if chosen.count(c) > 1}):
+        raise InputError(f"--{what}: {', '.join(repeated)} given more than once")
+    unknown = [c for c in chosen if c not in available]
+    if unknown:
+        raise InputError(
+            f"--{what}: {', '.join(map(str, unknown))} not in the suite;"
             f" it has {', '.join(map(str, available))}"
         )
     return chosen
@@ -157,17 +169,39 @@ def _load_datasets(names: tuple[str, ...], data_root) -> dict[str, gans.Dataset]
             datasets[name] = gans.load_dataset(name, root=data_root)
         except gans.DatasetUnavailable as error:
             raise InputError(f"{error}; the {OFFLINE_SUITE!r} suite runs offline") from None
+        except ValueError as error:  # a class the dataset does not have, or none to select
+            raise InputError(f"[datasets.{name}]: {error}") from None
     return datasets
 
 
+def _preflight(specs, datasets: dict[str, gans.Dataset]) -> None:
+    """Build each (dataset, strategy) pair's networks and run its loss and penalty on them once,
+    on the CPU, so that an architecture that cannot model the data, or a loss that returns a
+    non-scalar or non-finite value, stops the suite before any run starts. Any other error is
+    left to the run, which records it (error.log) as a failed run."""
+    for spec in {(s.train.dataset, s.train.strategy): s for s in specs}.values():
+        where = f"[datasets.{spec.train.dataset}] {spec.train.strategy}"
+        try:
+            trainer = gans.Trainer(spec.train, data=datasets[spec.train.dataset], progress=False)
+            trainer.check_strategy()
+        except ValueError as error:  # StrategyError and ConfigError are ValueErrors
+            raise InputError(f"{where}: {error}") from None
+        except Exception:  # the run fails with this error and records its traceback
+            continue
+
+
 def _writable(directory: Path, option: str) -> None:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as error:
-        raise InputError(f"{option}: cannot write to {directory}: {error.strerror}") from None
+    """Refuse a directory that cannot be created or written in, creating nothing."""
+    existing = directory.absolute()
+    while not existing.exists():  # a path under a regular file does not exist either
+        existing = existing.parent
+    if not existing.is_dir():
+        problem = errno.ENOTDIR
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = errno.EACCES
+    else:
+        return
+    raise InputError(f"{option}: cannot write to {directory}: {os.strerror(problem)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,10 +229,11 @@ def main(argv: list[str] | None = None) -> int:
         ]
         workers = _workers(args.workers, device, len(specs))
         datasets = _load_datasets(names, args.data_root)
+        _preflight(specs, datasets)
         suite_dir = (args.out / suite.name).resolve()
+        _writable(suite_dir, "--out")
         if args.reports is not None and not args.no_report:
             _writable(args.reports, "--reports")
-        _writable(suite_dir, "--out")
     except (InputError, SuiteError, gans.RegistryError, gans.ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -209,10 +244,12 @@ def main(argv: list[str] | None = None) -> int:
         schedule = f"{workers} runs at a time, {threads} torch thread{'s' * (threads > 1)} each"
     else:
         schedule = None  # one at a time in this process
-    write_json(suite_dir / ENVIRONMENT_FILE, environment(device, schedule))
+    with locked(suite_dir, SUITE_LOCK, warn):
+        write_json(suite_dir / ENVIRONMENT_FILE, environment(device, schedule))
     if args.fresh:
         for spec in specs:
-            shutil.rmtree(suite_dir / spec.run_id, ignore_errors=True)
+            with locked(suite_dir, spec.run_id, warn):  # never under a runner training it
+                shutil.rmtree(suite_dir / spec.run_id, ignore_errors=True)
     options = {
         "device": device,
         "data_root": args.data_root,
@@ -244,22 +281,23 @@ def main(argv: list[str] | None = None) -> int:
         bar.close()
         # The tables hold every finished run of the suite, those of earlier invocations with
         # other subsets included, and are written even after an interrupt.
-        suite_rows = _suite_rows(suite_specs, rows, suite_dir)
-        collect_tables(suite_dir, suite_rows)
+        with locked(suite_dir, SUITE_LOCK, warn):
+            remove_stale_temporaries(suite_dir)  # of an interrupted table write
+            suite_rows = _suite_rows(suite_specs, rows, suite_dir)
+            collect_tables(suite_dir, suite_rows)
     # After the runs, not after an interrupt: a floor can take as long as a final evaluation.
     _write_references(suite_dir, suite_specs, suite_rows, datasets, options)
     failed = [row for row in rows if row["status"] == FAILED]
     _print_summary(rows, failed, suite_dir)
-    if not args.no_report:
-        _report(suite_dir, args.reports)
-    return 1 if failed else 0
+    report_failed = not args.no_report and _report(suite_dir, args.reports) != 0
+    return 1 if failed or report_failed else 0
 
 
 def _suite_rows(all_specs, rows, suite_dir: Path) -> list[dict]:
     """This invocation's rows plus finished runs of the suite already on disk, in suite order."""
     found = {row["run_id"]: row for row in rows}
     for spec in all_specs:
-        if spec.run_id not in found and (done := read_done(suite_dir / spec.run_id)):
+        if spec.run_id not in found and (done := read_done(suite_dir / spec.run_id, warn)):
             found[spec.run_id] = done
     order = {spec.run_id: i for i, spec in enumerate(all_specs)}
     return sorted(found.values(), key=lambda row: order[row["run_id"]])
@@ -297,7 +335,8 @@ def _write_references(suite_dir: Path, specs, suite_rows, datasets, options) -> 
         rows += found
         tqdm.write(f"real-data floor for {name}: {_floor_summary(found, skipped)}")
     bar.close()
-    write_table(suite_dir / REFERENCES_TABLE, pd.DataFrame(rows, columns=list(REFERENCE_COLUMNS)))
+    with locked(suite_dir, SUITE_LOCK, warn):
+        write_table(suite_dir / REFERENCES_TABLE, with_columns(pd.DataFrame(rows), "references"))
 
 
 def _floor_summary(rows: list[dict], skipped: list[str]) -> str:
@@ -328,10 +367,10 @@ def _print_summary(rows, failed, suite_dir: Path) -> None:
         )
 
 
-def _report(suite_dir: Path, reports: Path | None) -> None:
+def _report(suite_dir: Path, reports: Path | None) -> int:
     from benchmarks import report  # matplotlib and seaborn load only when a report is written
 
-    report.main([str(suite_dir)] + ([] if reports is None else ["--out", str(reports)]))
+    return report.main([str(suite_dir)] + ([] if reports is None else ["--out", str(reports)]))
 
 
 if __name__ == "__main__":

@@ -9,13 +9,18 @@ references.parquet holds the real-data floor of each of its datasets (``referenc
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import filelock
 import pandas as pd
 
+import gans
 from gans import MetricRow, write_atomically
 
 DONE_MARKER = "done.json"
@@ -35,6 +40,19 @@ REFERENCE_COLUMNS = (
     *(field.name for field in dataclasses.fields(MetricRow)),
 )
 CONFIG_COLUMNS = ("run_id", "strategy", "dataset", "arch", "width", "seed")
+# The columns every curves and evals table has, rows or not (a suite whose runs all failed
+# has none), so that readers never meet a table without them.
+TABLE_COLUMNS = {
+    "references": REFERENCE_COLUMNS,
+    "curves": (*CONFIG_COLUMNS, "gen_iter", "critic_step", "elapsed_s", *gans.CURVE_COLUMNS),
+    "evals": (
+        *CONFIG_COLUMNS,
+        "gen_iter",
+        "elapsed_s",
+        "stage",
+        *(field.name for field in dataclasses.fields(MetricRow)),
+    ),
+}
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -45,15 +63,82 @@ def write_table(path: Path, frame: pd.DataFrame) -> None:
     write_atomically(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
-def read_done(run_dir: Path) -> dict[str, Any] | None:
+Warn = Callable[[str], None]
+LOCKS_DIR = ".locks"
+SUITE_LOCK = "suite"  # held while the suite-level files are written; a run's lock is its id
+CORRUPT_SUFFIX = ".corrupt"
+
+
+@contextlib.contextmanager
+def locked(suite_dir: Path, name: str, warn: Warn) -> Iterator[None]:
+    """Hold the advisory lock ``name`` of ``suite_dir`` (an flock: released when the process
+    ends, however it ends). Another process holding it is waited for, after one line to ``warn``.
+    On a shared file system (Ray workers on several machines) the locks are only as good as the
+    file system's flock support."""
+    path = suite_dir / LOCKS_DIR / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(path)
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        warn(f"{name}: another runner holds {path}; waiting for it")
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def remove_stale_temporaries(directory: Path) -> None:
+    """Delete what interrupted atomic writes left in ``directory`` (``write_atomically`` names
+    its temporary files ``<name>...tmp``). Call it only under the lock of whoever writes there."""
+    for tmp in directory.glob("*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def set_aside(path: Path, error: BaseException | str) -> str:
+    """Move a damaged file to ``<path>.corrupt`` (replacing an earlier one) and say so."""
+    reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    reason = " ".join(reason.split())[:200]
+    target = path.with_name(path.name + CORRUPT_SUFFIX)
+    os.replace(path, target)
+    return f"{path} is unreadable ({reason}); moved aside as {target.name}"
+
+
+def read_done(run_dir: Path, warn: Warn) -> dict[str, Any] | None:
+    """The row of a finished run; None when it is not finished.
+
+    A completion marker that cannot be read, or whose run tables (curves, evals) cannot, makes
+    the run unfinished: the damaged files are set aside (``set_aside``, one line to ``warn``), and
+    the next attempt finishes the run again from its checkpoint.
+    """
     marker = run_dir / DONE_MARKER
-    return json.loads(marker.read_text()) if marker.exists() else None
+    if not marker.exists():
+        return None
+    try:
+        row = json.loads(marker.read_text())
+        if not (isinstance(row, dict) and row.get("run_id") == run_dir.name):
+            raise ValueError(f"not the completion marker of run {run_dir.name}")
+    except (OSError, ValueError) as error:  # JSONDecodeError and UnicodeDecodeError included
+        warn(set_aside(marker, error) + "; the run will be finished again")
+        return None
+    for name in ("curves", "evals"):
+        table = run_dir / f"{name}.parquet"
+        try:
+            pd.read_parquet(table)
+        except (OSError, ValueError) as error:  # a missing file is an OSError too
+            if table.exists():
+                warn(set_aside(table, error))
+            warn(set_aside(marker, f"{table.name} unreadable") + "; the run will be finished again")
+            return None
+    return row
 
 
 def collect_tables(
     suite_dir: Path, run_rows: list[dict[str, Any]]
 ) -> dict[str, pd.DataFrame] | None:
     """Write runs/curves/evals tables (and runs.csv) for ``run_rows``, config columns on every row.
+    Hold the suite lock (``locked(suite_dir, SUITE_LOCK, ...)``) around it.
 
     Returns:
         The three tables by name; None (and nothing written) when there are no rows.
@@ -70,9 +155,15 @@ def collect_tables(
             if (suite_dir / row["run_id"] / f"{name}.parquet").exists()
         ]
         frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"run_id": []})
-        frame = config.merge(frame, on="run_id", how="right")
-        tables[name] = frame
-    for name, frame in tables.items():
-        write_table(suite_dir / f"{name}.parquet", frame)
+        tables[name] = with_columns(config.merge(frame, on="run_id", how="right"), name)
+    # runs.parquet last: the report starts from it, and finds the others of the same write.
     write_atomically(suite_dir / "runs.csv", lambda tmp: runs.to_csv(tmp, index=False))
+    for name in ("curves", "evals", "runs"):
+        write_table(suite_dir / f"{name}.parquet", tables[name])
     return tables
+
+
+def with_columns(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """``frame`` with every column of the ``name`` table (missing ones empty), in table order."""
+    columns = TABLE_COLUMNS.get(name, ())
+    return frame.reindex(columns=list(dict.fromkeys([*columns, *frame.columns])))

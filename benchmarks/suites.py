@@ -9,6 +9,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +19,14 @@ import gans
 from gans.metrics_image import EXTRACTORS
 
 BUILTIN_DIR = Path(__file__).parent / "suites"
+SUITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # a file stem that is safe as a directory
 # Part of every run id. Policy: any change that alters the numbers a config produces (the random
 # draw order, an algorithm, a default the config does not spell out) bumps it, so that old results
 # are never taken for new ones; tests/benchmarks/test_run_format.py pins the first numbers of two
 # configs next to it. 3: no sub-pixel rewrites (they changed CPU image runs by rounding). 4: Adam
-# trains per parameter (fused Adam rounds one flat tensor differently).
-RUN_FORMAT = 4
+# trains per parameter (fused Adam rounds one flat tensor differently). 5: a run whose loss leaves
+# ±divergence_limit (1e6) is diverged, and training stops at the log flush that sees it.
+RUN_FORMAT = 5
 
 
 class SuiteError(ValueError):
@@ -120,6 +123,7 @@ _TRAIN_KEYS = (
     "batch_size",
     "lr_decay",
     "heldout_every",
+    "divergence_limit",
     "precision",
 )
 _DATASET_KEYS = {
@@ -171,12 +175,20 @@ def load_suite(name_or_path: str) -> Suite:
 def _parse(name: str, raw: dict[str, Any], path: Path) -> Suite:
     where = f"suite file {path}"
     _only(raw, _TOP_KEYS, where)
+    if not SUITE_NAME.fullmatch(name):
+        raise SuiteError(
+            f"{where}: the file name makes the suite's name, {name!r}, and its results directory: "
+            "use letters, digits, '-' and '_' (e.g. my-suite.toml)"
+        )
     seeds = raw.get("seeds", [0])
     if not (isinstance(seeds, list) and seeds and all(_is_int(s) and s >= 0 for s in seeds)):
         raise SuiteError(f"{where}: seeds must be a non-empty list of integers >= 0, got {seeds!r}")
     strategies = raw.get("strategies", ["gan", "wgan", "wgan-gp"])
     if not (isinstance(strategies, list) and strategies):
         raise SuiteError(f"{where}: strategies must be a non-empty list of names")
+    for key, values in (("seeds", seeds), ("strategies", strategies)):
+        if repeated := sorted({str(v) for v in values if values.count(v) > 1}):
+            raise SuiteError(f"{where}: {key} lists {', '.join(repeated)} more than once")
     datasets = raw.get("datasets")
     if not (isinstance(datasets, dict) and datasets):
         raise SuiteError(f"{where}: needs at least one [datasets.NAME] table")
@@ -204,6 +216,11 @@ def _parse(name: str, raw: dict[str, Any], path: Path) -> Suite:
     unknown = set(evaluation.get("extractors", ())) - set(EXTRACTORS)
     if unknown:
         raise SuiteError(f"{where}, [eval]: extractors must be among {', '.join(EXTRACTORS)}")
+    _overrides_tables(raw.get("hyperparameters", {}), f"{where}, [hyperparameters]")
+    for dataset, table in datasets.items():
+        _overrides_tables(
+            table.get("hyperparameters", {}), f"{where}, [datasets.{dataset}.hyperparameters]"
+        )
     # Strategy-wide overrides apply on every dataset; a dataset's own overrides win.
     for table in datasets.values():
         merged = {s: dict(o) for s, o in raw.get("hyperparameters", {}).items()}
@@ -225,6 +242,19 @@ def _parse(name: str, raw: dict[str, Any], path: Path) -> Suite:
         evaluation,
         path,
     )
+
+
+def _overrides_tables(overrides: Any, where: str) -> None:
+    """``overrides`` maps strategy names to tables of hyperparameter values."""
+    example = "e.g. gan = { lr = 1e-4 }"
+    if not isinstance(overrides, dict):
+        raise SuiteError(f"{where}: expected a table of strategies' values ({example})")
+    for strategy, values in overrides.items():
+        if not isinstance(values, dict):
+            raise SuiteError(
+                f"{where}: {strategy} must be a table of hyperparameter values ({example}), "
+                f"got {values!r}"
+            )
 
 
 def _only(table: Any, allowed: set[str], where: str) -> None:

@@ -14,8 +14,9 @@ import pytest
 from benchmarks.suites import RUN_FORMAT
 from gans import TrainConfig, Trainer
 
-# (critic_loss, g_loss) per generator iteration, measured at RUN_FORMAT 3 and 4 (1 and 2 threads
-# alike: 4 changed Adam's rounding, ~1e-9, below the tolerance at 3 iterations).
+# (critic_loss, g_loss) per generator iteration, measured at RUN_FORMAT 3 to 5 (1 and 2 threads
+# alike: 4 changed Adam's rounding, ~1e-9, below the tolerance at 3 iterations; 5 changed only
+# runs whose losses explode).
 PINNED = {
     "toy": (
         TrainConfig(
@@ -50,5 +51,5 @@ def test_the_numbers_of_a_config_are_those_pinned_with_this_run_format(name):
     trainer = Trainer(config, progress=False)
     trainer.train()
     got = [(row["critic_loss"], row["g_loss"]) for row in trainer.curves]
-    assert RUN_FORMAT == 4, "RUN_FORMAT changed: pin the values it produces here"
+    assert RUN_FORMAT == 5, "RUN_FORMAT changed: pin the values it produces here"
     assert got == [pytest.approx(pair, rel=1e-5, abs=1e-9) for pair in expected]

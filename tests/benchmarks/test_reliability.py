@@ -1,0 +1,363 @@
+"""Bad input, damaged files and concurrent use, one defect per test: each says in one line what
+was wrong (exit 2 for bad input), or recovers; none ends in a traceback."""
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import threading
+
+import pandas as pd
+import pytest
+import torch
+from tiny_suites import BOOM_PLUGIN, run, table, tiny_suite
+
+import gans
+from benchmarks import report
+from benchmarks.run import main
+from benchmarks.store import DONE_MARKER
+
+TIMING = ("elapsed_s", "train_s", "eval_s")  # wall-clock columns: never equal across runs
+
+
+def tables_without_timing(suite_dir):
+    return {
+        name: table(suite_dir, name).drop(columns=list(TIMING), errors="ignore")
+        for name in ("runs", "curves", "evals", "references")
+    }
+
+
+def assert_same_tables(suite_dir, expected):
+    for name, frame in tables_without_timing(suite_dir).items():
+        pd.testing.assert_frame_equal(frame, expected[name], obj=name)
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A tiny two-strategy suite run once, and its tables (timing columns dropped)."""
+    root = tmp_path_factory.mktemp("finished")
+    suite = tiny_suite(root / "suite", seeds=(0,))
+    assert run("--suite", suite, "--out", root / "out") == 0
+    return suite, root / "out" / "tiny", tables_without_timing(root / "out" / "tiny")
+
+
+def run_dir_of(suite_dir, strategy):
+    runs = table(suite_dir, "runs").set_index("strategy")
+    return suite_dir / runs.loc[strategy, "run_id"]
+
+
+# 1: the report of a suite whose runs all failed, and of a half-written results directory
+
+
+def test_the_report_of_a_suite_without_a_single_evaluation_is_written(tmp_path):
+    plugin = tmp_path / "boom_report_plugin.py"  # a name of its own: registries are global
+    plugin.write_text(BOOM_PLUGIN.replace('"boom-loss"', '"boom-report"'))
+    suite = tiny_suite(tmp_path / "suite", strategies=("boom-report",), seeds=(0,))
+    out, reports = tmp_path / "out", tmp_path / "report"
+    args = ["--suite", suite, "--out", out, "--plugin", plugin, "--workers", "1"]
+    assert main([str(a) for a in args + ["--reports", reports]]) == 1  # the run failed: 1
+    assert table(out / "tiny", "evals").empty
+    readme = (reports / "README.md").read_text()
+    assert "boom-report" in readme and "RuntimeError: boom" in readme  # listed with its error
+
+
+@pytest.mark.parametrize("missing", ["curves", "evals"])
+def test_a_half_written_results_directory_is_one_line(finished, tmp_path, capsys, missing):
+    _, suite_dir, _ = finished
+    copy = tmp_path / "tiny"
+    for name in ("runs", "curves", "evals"):
+        if name != missing:
+            copy.mkdir(exist_ok=True)
+            (copy / f"{name}.parquet").write_bytes((suite_dir / f"{name}.parquet").read_bytes())
+    assert report.main([str(copy), "--out", str(tmp_path / "report")]) == 2
+    err = one_error_line(capsys)
+    assert f"has no {missing}.parquet; rerun `python -m benchmarks.run --suite tiny`" in err
+    assert not (tmp_path / "report").exists()
+
+
+# 4: the report given damaged tables or an --out it cannot write
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        ("runs", b""),
+        ("runs", b"PAR1 this is not a parquet file"),
+        ("runs", None),  # truncated to half
+        ("curves", b"\x00" * 100),
+        ("evals", None),
+    ],
+)
+def test_the_report_refuses_damaged_tables_in_one_line(finished, tmp_path, capsys, damage):
+    _, suite_dir, _ = finished
+    name, content = damage
+    copy = tmp_path / "tiny"
+    copy.mkdir()
+    for table_name in ("runs", "curves", "evals", "references"):
+        data = (suite_dir / f"{table_name}.parquet").read_bytes()
+        if table_name == name:
+            data = data[: len(data) // 2] if content is None else content
+        (copy / f"{table_name}.parquet").write_bytes(data)
+    assert report.main([str(copy), "--out", str(tmp_path / "report")]) == 2
+    err = one_error_line(capsys)
+    assert err.startswith(f"error: cannot read {copy / name}.parquet: ")
+    assert not (tmp_path / "report").exists()
+
+
+def test_the_report_refuses_an_out_under_a_regular_file(finished, tmp_path, capsys):
+    _, suite_dir, _ = finished
+    (tmp_path / "file").write_text("")
+    assert report.main([str(suite_dir), "--out", str(tmp_path / "file" / "report")]) == 2
+    assert one_error_line(capsys) == (
+        f"error: --out: cannot write to {tmp_path / 'file' / 'report'}: Not a directory\n"
+    )
+
+
+# 3: damaged run artifacts are set aside, and the run is trained or finished again
+
+
+def copy_results(finished, tmp_path):
+    suite, suite_dir, expected = finished
+    out = tmp_path / "out"
+    shutil.copytree(suite_dir, out / "tiny")
+    return suite, out, expected
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage, not a checkpoint", None])
+def test_a_damaged_checkpoint_is_set_aside_and_the_run_trained_again(
+    finished, tmp_path, capsys, content
+):
+    suite, out, expected = copy_results(finished, tmp_path)
+    run_dir = run_dir_of(out / "tiny", "wgan-gp")
+    for name in (DONE_MARKER, "curves.parquet", "evals.parquet"):  # unfinished again
+        (run_dir / name).unlink()
+    state = run_dir / "state.pt"
+    data = state.read_bytes()
+    state.write_bytes(data[: len(data) // 2] if content is None else content)
+    assert run("--suite", suite, "--out", out) == 0
+    err = capsys.readouterr().err
+    assert f"{state} is unreadable (" in err and "weights_only" not in err
+    assert "moved aside as state.pt.corrupt; the run starts again from the beginning" in err
+    assert (run_dir / "state.pt.corrupt").read_bytes() == (
+        data[: len(data) // 2] if content is None else content
+    )
+    assert (run_dir / "run.log").read_text().count("started on cpu") == 2
+    assert_same_tables(out / "tiny", expected)
+
+
+@pytest.mark.parametrize(
+    "damaged, content",
+    [
+        (DONE_MARKER, b"{not json"),
+        (DONE_MARKER, b'{"run_id": "someone else"}'),
+        ("curves.parquet", b"garbage"),
+        ("evals.parquet", b""),
+    ],
+)
+def test_a_damaged_finished_run_is_set_aside_and_finished_again(
+    finished, tmp_path, capsys, damaged, content
+):
+    suite, out, expected = copy_results(finished, tmp_path)
+    run_dir = run_dir_of(out / "tiny", "gan")
+    (run_dir / damaged).write_bytes(content)
+    assert run("--suite", suite, "--out", out) == 0
+    err = capsys.readouterr().err
+    assert f"{run_dir / damaged} is unreadable (" in err and "Traceback" not in err
+    assert (run_dir / f"{damaged}.corrupt").read_bytes() == content
+    assert "resumed at generator iteration 20" in (run_dir / "run.log").read_text()
+    assert_same_tables(out / "tiny", expected)
+
+
+# 2 and 10: two runners on one results directory; stale temporary files
+
+
+HOLD_LOCK = """
+import sys
+from pathlib import Path
+from benchmarks.store import locked
+with locked(Path(sys.argv[1]), sys.argv[2], print):
+    print("holding", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_a_runner_waits_for_the_run_another_runner_holds(finished, tmp_path, capsys):
+    suite, out, expected = copy_results(finished, tmp_path)
+    run_dir = run_dir_of(out / "tiny", "gan")
+    for name in (DONE_MARKER, "curves.parquet", "evals.parquet", "state.pt"):
+        (run_dir / name).unlink()
+    # The other runner: a process holding the run's lock until it is told to let go.
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(out / "tiny"), run_dir.name],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert other.stdout.readline() == "holding\n"
+        threading.Timer(2.0, lambda: other.communicate("done\n", timeout=30)).start()
+        assert run("--suite", suite, "--out", out) == 0
+    finally:
+        other.kill()
+    assert f"{run_dir.name}: another runner holds" in capsys.readouterr().err
+    log = (run_dir / "run.log").read_text()
+    assert log.count("started on cpu") == 2  # the first run, then this one: never both at once
+    assert_same_tables(out / "tiny", expected)
+
+
+def test_stale_temporary_files_of_interrupted_writes_are_removed(finished, tmp_path):
+    suite, out, expected = copy_results(finished, tmp_path)
+    run_dir = run_dir_of(out / "tiny", "gan")
+    (run_dir / DONE_MARKER).unlink()
+    stale = [out / "tiny" / "runs.parquetab12.tmp", run_dir / "state.ptx9.tmp"]
+    for path in stale:
+        path.write_bytes(b"half")
+    assert run("--suite", suite, "--out", out) == 0
+    assert not any(path.exists() for path in stale)
+    assert_same_tables(out / "tiny", expected)
+
+
+# 5, 6, 9, 10: bad input stops the suite before any run, in one line, writing nothing
+
+
+BAD_SUITES = {
+    "no class subsets on toy data": (
+        '[datasets."8gaussians:3"]\narch = "mlp"\n',
+        "[datasets.8gaussians:3]: dataset '8gaussians' has no classes to select '3' from",
+    ),
+    "an unknown class": (
+        '[datasets."mnist-5k:12"]\narch = "dcgan28"\n',
+        "[datasets.mnist-5k:12]: dataset 'mnist-5k' has no class '12'; accepted: 0, 1",
+    ),
+    "n_critic a boolean": (
+        '[datasets.8gaussians]\narch = "mlp"\n[datasets.8gaussians.hyperparameters.gan]\n'
+        "n_critic = true\n",
+        "n_critic must be an integer >= 1, got True",
+    ),
+    "lr_decay a string": (
+        '[datasets.8gaussians]\narch = "mlp"\nlr_decay = "yes"\n',
+        "lr_decay must be true or false, got 'yes'",
+    ),
+    "width a boolean": (
+        '[datasets.8gaussians]\narch = "mlp"\nwidth = true\n',
+        "width must be an integer >= 1 or unset, got True",
+    ),
+    "an architecture that does not fit the data": (
+        '[datasets.8gaussians]\narch = "dcgan28"\n',
+        "[datasets.8gaussians] gan: architecture 'dcgan28' (",
+    ),
+    "a hyperparameters entry that is not a table": (
+        '[hyperparameters]\ngan = 5\n[datasets.8gaussians]\narch = "mlp"\n',
+        "[hyperparameters]: gan must be a table of hyperparameter values",
+    ),
+    "duplicate seeds": (
+        'seeds = [0, 0]\n[datasets.8gaussians]\narch = "mlp"\n',
+        "seeds lists 0 more than once",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SUITES))
+def test_bad_suite_values_are_one_line_before_any_run(tmp_path, capsys, case):
+    body, message = BAD_SUITES[case]
+    head = "" if body.startswith("seeds") else "seeds = [0]\n"
+    path = tmp_path / "bad.toml"
+    path.write_text(head + 'strategies = ["gan"]\n' + body)
+    assert run("--suite", path, "--out", tmp_path / "out") == 2
+    assert message in one_error_line(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+class NonScalarLoss(gans.JSLoss):
+    name = "per-sample"
+
+    def critic_loss(self, real_scores, fake_scores):
+        return real_scores - fake_scores  # forgot .mean()
+
+
+class NaNLoss(gans.JSLoss):
+    name = "nan"
+
+    def generator_loss(self, fake_scores):
+        return fake_scores.mean() * float("nan")
+
+
+@pytest.mark.parametrize(
+    "loss, message",
+    [(NonScalarLoss, "it must return a scalar tensor"), (NaNLoss, "it must be finite")],
+)
+def test_a_plugin_loss_returning_what_the_trainer_cannot_use_is_bad_input(
+    tmp_path, capsys, loss, message
+):
+    class Broken(gans.Strategy):
+        defaults = gans.Hyperparameters(optimizer="adam", lr=2e-4, betas=(0.5, 0.999))
+
+        def make_loss(self):
+            return loss()
+
+    name = f"broken-{loss.name}"
+    if name not in gans.STRATEGIES:
+        gans.register_strategy(name, Broken, provider=__file__)
+    suite = tiny_suite(tmp_path / "suite", strategies=(name,), seeds=(0,))
+    assert run("--suite", suite, "--out", tmp_path / "out") == 2
+    err = one_error_line(capsys)
+    assert err.startswith(f"error: [datasets.25gaussians] {name}: loss strategy {name!r}")
+    assert message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_suite_file_name_that_is_not_a_directory_name_is_refused(tmp_path, capsys):
+    path = tmp_path / "...toml"  # its stem, "..", would write into the parent of --out
+    path.write_text('[datasets.8gaussians]\narch = "mlp"\n')
+    assert run("--suite", path, "--out", tmp_path / "out") == 2
+    assert "the file name makes the suite's name, '..'" in one_error_line(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--strategies", ",", "--strategies: no value given; the suite has gan, wgan-gp"),
+        ("--seeds", "0,0", "--seeds: 0 given more than once"),
+    ],
+)
+def test_empty_or_repeated_selections_are_refused(
+    finished, tmp_path, capsys, option, value, message
+):
+    suite, _, _ = finished
+    assert run("--suite", suite, "--out", tmp_path / "out", option, value) == 2
+    assert one_error_line(capsys) == f"error: {message}\n"
+
+
+def test_a_rejected_out_leaves_no_reports_directory(finished, tmp_path, capsys):
+    suite, _, _ = finished
+    (tmp_path / "file").write_text("")
+    args = ["--suite", suite, "--out", tmp_path / "file", "--reports", tmp_path / "report"]
+    assert main([str(a) for a in args]) == 2
+    assert "--out: cannot write to" in one_error_line(capsys)
+    assert not (tmp_path / "report").exists()
+
+
+# 8: files written atomically get the mode of any other new file
+
+
+def test_atomically_written_files_are_readable_by_the_group_and_others(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        gans.save_atomically({"x": torch.zeros(1)}, tmp_path / "state.pt")
+        gans.write_atomically(tmp_path / "a.json", lambda tmp: open(tmp, "w").write("{}"))
+        os.umask(0o027)
+        gans.write_atomically(tmp_path / "b.json", lambda tmp: open(tmp, "w").write("{}"))
+    finally:
+        os.umask(mask)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == {"state.pt": 0o644, "a.json": 0o644, "b.json": 0o640}
+    assert json.loads((tmp_path / "b.json").read_text()) == {}

@@ -1,0 +1,70 @@
+"""Tiny suite files and the runner called on them, for the tests of tests/benchmarks and
+tests/faults (tests/ is on sys.path: pytest puts the directory of its conftest.py there)."""
+
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.run import main
+
+
+def tiny_suite(
+    directory: Path, *, width=8, strategies=("gan", "wgan-gp"), seeds=(0, 1), extra="", budget=""
+):
+    """A suite file named tiny.toml (so its results go to <out>/tiny) in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "tiny.toml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            seeds = {list(seeds)}
+            strategies = {list(strategies)!r}
+
+            [eval]
+            intermediate_samples = 100
+            final_samples = 200
+
+            [datasets.25gaussians]
+            arch = "mlp"
+            width = {width}
+            batch_size = 32
+            {budget or "gen_iters = 20"}
+            eval_every = 10
+            """
+        ).replace("'", '"')
+        + textwrap.dedent(extra)
+    )
+    return path
+
+
+def run(*args) -> int:
+    # In process unless a test asks otherwise: worker processes would spend seconds importing torch.
+    workers = [] if "--workers" in args else ["--workers", "1"]
+    return main([str(a) for a in args] + workers + ["--no-report"])
+
+
+def table(suite_dir: Path, name: str) -> pd.DataFrame:
+    return pd.read_parquet(suite_dir / f"{name}.parquet")
+
+
+BOOM_PLUGIN = """
+import gans
+
+
+class BoomLoss(gans.JSLoss):
+    name = "boom"
+
+    def generator_loss(self, fake_scores):
+        raise RuntimeError("boom")
+
+
+class Boom(gans.Strategy):
+    defaults = gans.Hyperparameters(optimizer="adam", lr=2e-4, betas=(0.5, 0.999))
+
+    def make_loss(self):
+        return BoomLoss()
+
+
+gans.register_strategy("boom-loss", Boom, provider=__file__)
+"""
