@@ -1,4 +1,5 @@
-"""List what a suite can name: loss strategies, datasets, architectures, metrics and suites.
+"""List what a suite can name: loss strategies, datasets, architectures, metrics and suites; and
+the claims that ``benchmarks.claims`` checks.
 
     python -m benchmarks.list [--plugin MODULE_OR_FILE ...]
 
@@ -12,6 +13,8 @@ import sys
 import textwrap
 
 import gans
+from benchmarks import claims_builtin  # noqa: F401  (registers the built-in claims)
+from benchmarks.claim import CLAIMS
 from benchmarks.suites import builtin_suites, load_suite
 from gans import metrics
 
@@ -57,6 +60,11 @@ def _suite_summary(name: str) -> str:
     return textwrap.shorten(sentence, 84, placeholder=" ...") or "(no description)"
 
 
+def _claim(name: str) -> str:
+    claim = CLAIMS.get(name)
+    return f"{textwrap.shorten(claim.statement, 84, placeholder=' ...')}\n{claim.source}"
+
+
 def listing() -> str:
     """Everything registered, as readable text."""
     offline = gans.data.OFFLINE_DATASETS
@@ -79,6 +87,7 @@ def listing() -> str:
         ),
         _section("Metrics", list(metrics.DESCRIPTIONS.items())),
         _section("Suites", [(name, _suite_summary(name)) for name in builtin_suites()]),
+        _section("Claims (python -m benchmarks.claims)", [(n, _claim(n)) for n in CLAIMS]),
     ]
     return "\n\n".join(sections)
 

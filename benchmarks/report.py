@@ -290,24 +290,38 @@ def write_report(suite_dir: Path, out: Path) -> None:
         ReportError: the tables cannot be read, or ``out`` cannot be written (nothing written).
     """
     context = build_context(suite_dir, load_tables(suite_dir))
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ReportError(f"--out: cannot write to {out}: {error.strerror}") from None
-    uris = {
-        f.name: "data:image/png;base64," + base64.b64encode(f.png).decode("ascii")
-        for f in _figures(context)
-    }
     html_env, md_env = environments()
-    for stale in _earlier_figures(out) - set(uris):
-        (out / f"{stale}.png").unlink(missing_ok=True)
+    uris = data_uris(_figures(context))
     pages = {
         "index.html": html_env.get_template("report.html.j2").render(**context, uris=uris),
         "README.md": md_env.get_template("report.md.j2").render(**context),
     }
-    for figure in _figures(context):
+    write_files(out, _figures(context), pages)
+
+
+def data_uris(figures: list[Figure]) -> dict[str, str]:
+    """Each figure as a data: URI, so that index.html is one self-contained file."""
+    return {
+        f.name: "data:image/png;base64," + base64.b64encode(f.png).decode("ascii") for f in figures
+    }
+
+
+def write_files(out: Path, figures: list[Figure], pages: dict[str, str]) -> None:
+    """The figures, then the pages (README.md last: it names the figures of this report), each
+    atomically; the figures an earlier report in ``out`` linked and this one does not are removed.
+
+    Raises:
+        ReportError: ``out`` cannot be created.
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ReportError(f"--out: cannot write to {out}: {error.strerror}") from None
+    for stale in _earlier_figures(out) - {f.name for f in figures}:
+        (out / f"{stale}.png").unlink(missing_ok=True)
+    for figure in figures:
         _write(out / f"{figure.name}.png", figure.png)
-    for name, page in pages.items():  # README.md last: it names the figures of this report
+    for name, page in pages.items():
         _write(out / name, page.encode("utf-8"))
 
 

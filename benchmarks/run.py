@@ -46,7 +46,7 @@ from benchmarks.store import (
     write_json,
     write_table,
 )
-from benchmarks.suites import SuiteError, load_suite
+from benchmarks.suites import Suite, SuiteError, load_suite
 from gans.metrics_image import INCEPTION
 
 OFFLINE_SUITE = "quick"
@@ -67,6 +67,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seeds", help="comma-separated subset of the suite's seeds")
     p.add_argument("--strategies", help="comma-separated subset of the suite's strategies")
     p.add_argument("--datasets", help="comma-separated subset of the suite's datasets")
+    add_run_options(p)
+    p.add_argument("--no-report", action="store_true", help="do not write the report")
+    p.add_argument("--reports", type=Path, help="report directory (default: reports/<suite>)")
+    return p.parse_args(argv)
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """How runs train and where they run: the options of every command that runs suites."""
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument(
         "--precision",
@@ -104,10 +112,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="module or .py file registering loss strategies (repeatable)",
     )
     p.add_argument("--fresh", action="store_true", help="delete the selected runs and start over")
-    p.add_argument("--no-report", action="store_true", help="do not write the report")
-    p.add_argument("--reports", type=Path, help="report directory (default: reports/<suite>)")
     p.add_argument("--tensorboard", type=Path, help="also write TensorBoard scalars here")
-    return p.parse_args(argv)
 
 
 def _workers(option: str, device: str, runs: int) -> int:
@@ -210,6 +215,16 @@ def main(argv: list[str] | None = None) -> int:
         for plugin in args.plugin:
             gans.load_plugin(plugin)
         suite = load_suite(args.suite)
+    except (InputError, SuiteError, gans.RegistryError, gans.ConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return run_suite(suite, args)
+
+
+def run_suite(suite: Suite, args: argparse.Namespace) -> int:
+    """Run ``suite`` with the options of ``add_run_options`` and the selections, ``out``,
+    ``no_report`` and ``reports`` of ``args``; returns the exit status of ``main``."""
+    try:
         seeds = _subset(args.seeds, suite.seeds, "seeds", int)
         strategies = _subset(args.strategies, suite.strategies, "strategies")
         names = _subset(args.datasets, tuple(suite.datasets), "datasets")

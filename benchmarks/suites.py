@@ -5,6 +5,7 @@ runs; ``Suite.runs()`` expands it into ``RunSpec``s whose ids are hashes of thei
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import hashlib
@@ -161,24 +162,34 @@ def load_suite(name_or_path: str) -> Suite:
         raise SuiteError(f"cannot read suite file {path}: {error.strerror}") from None
     except tomllib.TOMLDecodeError as error:
         raise SuiteError(f"suite file {path} is not valid TOML: {error}") from None
+    return suite_from_document(path.stem, raw, path)
+
+
+def suite_from_document(name: str, raw: dict[str, Any], path: Path | None = None) -> Suite:
+    """A suite from the contents of a suite file (a claim's experiments are such documents),
+    validated in full; ``path`` names the file in messages.
+
+    Raises:
+        SuiteError: a bad name or value.
+    """
+    where = f"suite file {path}" if path is not None else f"suite {name}"
     try:
-        suite = _parse(path.stem, raw, path)
+        suite = _parse(name, copy.deepcopy(raw), where, path)
         for spec in suite.runs():  # builds every TrainConfig ...
             _ = spec.resolved  # ... and every strategy, which validates its overrides
     except SuiteError:
         raise
     except (ValueError, TypeError) as error:  # ConfigError, RegistryError
-        raise SuiteError(f"suite file {path}: {error}") from None
+        raise SuiteError(f"{where}: {error}") from None
     return suite
 
 
-def _parse(name: str, raw: dict[str, Any], path: Path) -> Suite:
-    where = f"suite file {path}"
+def _parse(name: str, raw: dict[str, Any], where: str, path: Path | None) -> Suite:
     _only(raw, _TOP_KEYS, where)
     if not SUITE_NAME.fullmatch(name):
         raise SuiteError(
-            f"{where}: the file name makes the suite's name, {name!r}, and its results directory: "
-            "use letters, digits, '-' and '_' (e.g. my-suite.toml)"
+            f"{where}: the suite's name, {name!r} (a file's name without .toml), names its "
+            "results directory: use letters, digits, '-' and '_' (e.g. my-suite.toml)"
         )
     seeds = raw.get("seeds", [0])
     if not (isinstance(seeds, list) and seeds and all(_is_int(s) and s >= 0 for s in seeds)):

@@ -12,7 +12,7 @@ from gans.metrics import MetricRow
 from gans.models import ARCHITECTURES, ArchConfig, Architecture, build_models, register_architecture
 from gans.penalties import GradientPenalty, Penalty, PenaltyOutput
 from gans.plugins import ENTRY_POINT_GROUP, PluginError, load_plugin
-from gans.registry import RegistryError
+from gans.registry import Registry, RegistryError
 from gans.storage import save_atomically, write_atomically
 from gans.strategies import (
     STRATEGIES,
@@ -58,6 +58,7 @@ __all__ = [
     "Penalty",
     "PenaltyOutput",
     "PluginError",
+    "Registry",
     "RegistryError",
     "Strategy",
     "StrategyError",

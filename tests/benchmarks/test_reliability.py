@@ -318,7 +318,7 @@ def test_a_suite_file_name_that_is_not_a_directory_name_is_refused(tmp_path, cap
     path = tmp_path / "...toml"  # its stem, "..", would write into the parent of --out
     path.write_text('[datasets.8gaussians]\narch = "mlp"\n')
     assert run("--suite", path, "--out", tmp_path / "out") == 2
-    assert "the file name makes the suite's name, '..'" in one_error_line(capsys)
+    assert "the suite's name, '..' (a file's name without .toml)" in one_error_line(capsys)
     assert not (tmp_path / "out").exists()
 
 

@@ -1,0 +1,296 @@
+"""Check the published claims about these losses by experiment, and write their verdicts.
+
+    python -m benchmarks.claims [--size cpu|paper] [--only ID[,ID]] [--out DIR] [--reports DIR]
+
+Each claim's experiments run through the suite runner (results/claims/<size>/<experiment>/, so
+they resume and skip like any suite; claims that share an experiment share its runs); then each
+claim's measure reads the tables, its decision rule gives the verdict, the p-values are
+Holm-corrected across the claims of the report, and the report is written to reports/claims/
+(reports/claims-paper/ at paper size): a verdict table, then a section per claim.
+
+Exit status: 0 when every claim has a verdict, 1 when a run failed or a claim's measure raised
+(the other claims still get theirs), 2 for bad input (nothing was started).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+import gans
+from benchmarks import claims_builtin  # noqa: F401  (registers the built-in claims)
+from benchmarks.bootstrap import CONFIDENCE
+from benchmarks.claim import (
+    CLAIMS,
+    ERROR,
+    SIZES,
+    Claim,
+    ClaimError,
+    Verdict,
+    correct,
+    measure_claim,
+)
+from benchmarks.provenance import ENVIRONMENT_FILE, environment
+from benchmarks.report import ReportError, data_uris, environments, load_tables, write_files
+from benchmarks.report_figures import Drawing, palette
+from benchmarks.report_stats import Table, fmt
+from benchmarks.run import InputError, add_run_options, run_suite
+from benchmarks.store import FAILED
+from benchmarks.suites import SuiteError, suite_from_document
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.claims",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--size", default="cpu", help="cpu (minutes on a laptop) or paper (a GPU)")
+    p.add_argument("--only", help="comma-separated claim ids (python -m benchmarks.list)")
+    p.add_argument(
+        "--out", type=Path, default=Path("results/claims"), help="results root (results/claims/)"
+    )
+    p.add_argument(
+        "--reports", type=Path, help="report directory (default: reports/claims, -paper at paper)"
+    )
+    add_run_options(p)
+    return p.parse_args(argv)
+
+
+def select(only: str | None) -> list[Claim]:
+    known = CLAIMS.names()
+    if only is None:
+        return [CLAIMS.get(name) for name in known]
+    chosen = [item.strip() for item in only.split(",") if item.strip()]
+    if not chosen:
+        raise InputError(f"--only: no claim given; known: {', '.join(known)}")
+    unknown = [c for c in chosen if c not in known]
+    if unknown:
+        raise InputError(f"--only: unknown claim {', '.join(unknown)}; known: {', '.join(known)}")
+    return [CLAIMS.get(name) for name in dict.fromkeys(chosen)]
+
+
+def experiments_of(claims: list[Claim], size: str) -> dict[str, dict]:
+    """Each experiment's suite document once; two claims that give one name two documents are
+    bad input."""
+    documents: dict[str, dict] = {}
+    for claim in claims:
+        for experiment in claim.experiments:
+            document = experiment.document(size)
+            if documents.setdefault(experiment.name, document) != document:
+                raise InputError(
+                    f"claim {claim.id}: experiment {experiment.name} differs from the one of "
+                    "that name in another claim; give one of them another name"
+                )
+    return documents
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    try:
+        if args.size not in SIZES:
+            raise InputError(f"--size must be one of {', '.join(SIZES)}, got {args.size!r}")
+        for plugin in args.plugin:
+            gans.load_plugin(plugin)
+        claims = select(args.only)
+        documents = experiments_of(claims, args.size)
+        suites = {name: suite_from_document(name, doc) for name, doc in documents.items()}
+    except (InputError, SuiteError, gans.RegistryError, ClaimError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    results = args.out / args.size
+    reports = args.reports or Path("reports") / ("claims" if args.size == "cpu" else "claims-paper")
+    run_args = argparse.Namespace(
+        **vars(args), seeds=None, strategies=None, datasets=None, no_report=True
+    )
+    run_args.out, run_args.reports = results, None
+    failed_runs = False
+    seconds = {}
+    for name, suite in suites.items():
+        print(f"experiment {name}: {len(suite.runs())} runs", flush=True)
+        began = time.perf_counter()
+        status = run_suite(suite, run_args)
+        seconds[name] = time.perf_counter() - began
+        if status == 2:
+            return 2  # bad input, found before this experiment's first run
+        failed_runs |= status == 1
+    try:
+        tables = {name: load_tables((results / name).resolve()) for name in suites}
+    except ReportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    verdicts = [measure_claim(claim, tables, args.size) for claim in claims]
+    correct(verdicts)
+    for verdict in verdicts:
+        verdict.failed_runs = _failed_runs(verdict.claim, tables)
+    costs = {c.id: _cost(c, tables) for c in claims}
+    try:
+        write_claims_report(
+            verdicts, tables, costs, reports, args.size, results, time.perf_counter() - started
+        )
+    except ReportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for verdict in verdicts:
+        print(f"{verdict.claim.id}: {verdict.verdict} ({_effect(verdict)}; p {_p(verdict)})")
+    print(f"report: {reports / 'index.html'} and {reports / 'README.md'}")
+    errored = any(v.verdict == ERROR for v in verdicts)
+    return 1 if failed_runs or errored else 0
+
+
+def _failed_runs(claim: Claim, tables) -> list[str]:
+    found = []
+    for experiment in claim.experiments:
+        runs = tables[experiment.name]["runs"]
+        for row in runs[runs["status"] == FAILED].to_dict("records"):
+            found.append(
+                f"{experiment.name}: {row['dataset']} {row['strategy']} seed {row['seed']}: "
+                f"{row.get('message', '')}"
+            )
+    return found
+
+
+def _cost(claim: Claim, tables) -> float:
+    """Training plus evaluation seconds of every run the claim's experiments hold (runs shared
+    with other claims counted in each)."""
+    total = 0.0
+    for experiment in claim.experiments:
+        runs = tables[experiment.name]["runs"]
+        for column in ("train_s", "eval_s"):
+            total += pd.to_numeric(runs.get(column, pd.Series(dtype=float)), errors="coerce").sum()
+    return float(total)
+
+
+def _effect(v: Verdict) -> str:
+    if v.groups is None or v.effect != v.effect:  # NaN: not tested
+        return v.reason or "not tested"
+    low, high = v.ci
+    interval = f" [{fmt(low)}, {fmt(high)}]" if low == low else ""
+    return f"effect {fmt(v.effect)}{interval}"
+
+
+def _p(v: Verdict) -> str:
+    if v.p != v.p:
+        return "—"
+    return f"{v.p:.2g}, Holm {v.p_holm:.2g}"
+
+
+def verdict_table(verdicts: list[Verdict], costs: dict[str, float]) -> Table:
+    table = Table(
+        ["claim", "source", "verdict", f"effect [{CONFIDENCE:.0%} CI]", "p (Holm)", "n"]
+        + ["budget", "cost (CPU-s)"]
+    )
+    for v in verdicts:
+        table.add(
+            v.claim.id,
+            v.claim.source,
+            v.verdict,
+            _effect(v),
+            _p(v),
+            v.n,
+            v.claim.budget(v.size),
+            fmt(costs[v.claim.id]),
+        )
+    return table
+
+
+def _section(v: Verdict) -> dict:
+    groups = v.groups
+    figure = groups.figure if groups is not None and groups.figure is not None else None
+    if figure is None and groups is not None:
+        figure = _default_figure(v)
+    return {
+        "id": v.claim.id,
+        "statement": v.claim.statement,
+        "source": v.claim.source,
+        "repeated_by": v.claim.repeated_by,
+        "experiments": ", ".join(e.name for e in v.claim.experiments),
+        "budget": v.claim.budget(v.size),
+        "rule": v.claim.rule.text(),
+        "verdict": v.verdict,
+        "outcome": _outcome(v),
+        "notes": list(groups.notes) if groups is not None else [],
+        "failed_runs": v.failed_runs,
+        "figure": figure.render() if figure is not None else None,
+        "could_change": v.claim.could_change,
+    }
+
+
+def _outcome(v: Verdict) -> str:
+    if v.groups is None:
+        return v.reason
+    g = v.groups
+    text = (
+        f"{g.value}: {g.higher_label} (claimed higher, n = {len(g.higher)}) against "
+        f"{g.lower_label} (n = {len(g.lower)}); {_effect(v)}; p {_p(v)}"
+    )
+    return f"{text}. {v.reason}." if v.reason else f"{text}."
+
+
+def _default_figure(v: Verdict) -> Drawing:
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    g = v.groups
+    frame = pd.DataFrame(
+        [{"group": g.higher_label, "value": x} for x in g.higher]
+        + [{"group": g.lower_label, "value": x} for x in g.lower]
+    )
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    colours = palette([g.higher_label, g.lower_label])
+    sns.stripplot(frame, x="group", y="value", hue="group", palette=colours, ax=ax)
+    ax.set_xlabel("")
+    ax.set_ylabel(g.value)
+    return Drawing(v.claim.id, v.claim.id, f"{g.value}, one point per seed.", fig)
+
+
+def write_claims_report(verdicts, tables, costs, out: Path, size: str, results: Path, wall_s):
+    """reports/claims/: index.html (self-contained) and README.md with one figure per claim."""
+    sections = [_section(v) for v in verdicts]
+    first = next(iter(tables), None)
+    recorded = results / first / ENVIRONMENT_FILE if first else None
+    env = json.loads(recorded.read_text()) if recorded and recorded.exists() else environment()
+    header = [
+        ("size", size),
+        ("report generated", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        *env.items(),
+        ("claims command wall-clock", f"{wall_s:.0f} s (runs already done are not retrained)"),
+    ]
+    context = {
+        "size": size,
+        "header": header,
+        "verdicts": verdict_table(verdicts, costs),
+        "claims": sections,
+        "method": METHOD,
+    }
+    figures = [s["figure"] for s in sections if s["figure"] is not None]
+    uris = data_uris(figures)
+    html_env, md_env = environments()
+    pages = {
+        "index.html": html_env.get_template("claims.html.j2").render(**context, uris=uris),
+        "README.md": md_env.get_template("claims.md.j2").render(**context),
+    }
+    write_files(out, figures, pages)
+
+
+METHOD = (
+    "Each claim names two groups and says which is higher on a per-seed value; its test, alpha "
+    "and smallest effect that counts were written in the claim before any run. The p-values are "
+    "two-sided and Holm-corrected across the claims of this report. Effects: the rank-biserial "
+    "correlation for Mann-Whitney rules (+1: every value of the claimed-higher group above every "
+    "value of the other), the difference of means for Welch rules; the interval is a "
+    f"{CONFIDENCE:.0%} percentile bootstrap over seeds. Diverged runs are data: each claim says "
+    "how it counts them (usually as the worst value); failed runs (errors) are listed and left "
+    "out. A verdict holds for the budget it was measured at, nothing more."
+)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
