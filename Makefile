@@ -12,8 +12,8 @@ quick: $(INSTALLED)
 test: $(INSTALLED)
 	$(PYTHON) -m pytest
 
-# The example plugin package, installed through its entry point and benchmarked next to the
-# built-ins: proves the plugin path of docs/plugins.md end to end.
+# The example plugin package, installed through its entry points, benchmarked next to the
+# built-ins and its claim checked: proves the plugin paths of docs/plugins.md and docs/claims.md.
 EXAMPLE := examples/gans-wgan-lp
 plugin-example: $(INSTALLED)
 	$(PYTHON) -m pip install --quiet --editable $(EXAMPLE)
@@ -24,6 +24,9 @@ plugin-example: $(INSTALLED)
 		assert (runs.status == 'done').all() and runs.strategy.value_counts()['wgan-lp'] == 2, runs; \
 		assert 'wgan-lp' in open('results/plugin-example/report/README.md').read(); \
 		print('wgan-lp benchmarked')"
+	$(PYTHON) -m benchmarks.claims --only wgan-lp-beats-gp --out results/plugin-example/claims \
+		--reports results/plugin-example/claims-report
+	grep -q "^## wgan-lp-beats-gp: " results/plugin-example/claims-report/README.md
 
 # The benchmarks and the speed command once each, CI-sized: they run, they are not timed here.
 bench-smoke: $(INSTALLED)

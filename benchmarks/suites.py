@@ -125,6 +125,8 @@ _TRAIN_KEYS = (
     "lr_decay",
     "heldout_every",
     "divergence_limit",
+    "layer_grads_every",
+    "freeze_generator",
     "precision",
 )
 _DATASET_KEYS = {

@@ -26,6 +26,7 @@ from gans.trainer import (
     CURVE_COLUMNS,
     DIVERGED,
     DONE,
+    LAYER_GRAD_NORM,
     PRECISIONS,
     RUNNING,
     TrainConfig,
@@ -35,6 +36,7 @@ from gans.trainer import (
 __all__ = [
     "ARCHITECTURES",
     "CURVE_COLUMNS",
+    "LAYER_GRAD_NORM",
     "DATASETS",
     "DIVERGED",
     "DONE",

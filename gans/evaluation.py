@@ -15,7 +15,7 @@ import torch
 
 from gans.data import Dataset
 from gans.feature_extractor_classifier import classifier_extractor, resolve_cache_dir
-from gans.metrics import MetricRow
+from gans.metrics import W1, MetricRow
 from gans.metrics_image import (
     CLASSIFIER,
     INCEPTION,
@@ -27,7 +27,7 @@ from gans.metrics_image import (
     evaluate_images,
     find_inception_weights,
 )
-from gans.metrics_toy import evaluate_points
+from gans.metrics_toy import critic_fit, evaluate_points
 from gans.storage import write_atomically
 from gans.trainer import Trainer
 
@@ -42,17 +42,26 @@ def evaluate(trainer: Trainer, n_fake: int, eval_seed: int = 0, **image_options)
     Image data get torch-fidelity's FID/IS/KID/precision/recall (``image_options`` go to
     ``evaluate_images``: extractor, metrics, n_real, cache_dir, inception_weights,
     classifier_data); toy points get exact W1 and, for Gaussian mixtures, mode metrics, against
-    ``n_fake`` test points. Samples are drawn with ``eval_seed``, apart from the training streams.
+    ``n_fake`` test points, and with a frozen generator the critic's fit (``critic_fit``).
+    Samples are drawn with ``eval_seed``, apart from the training streams.
     """
     rng = torch.Generator(trainer.device).manual_seed(eval_seed)
-    return _score(
-        lambda n: trainer.generate(n, rng),
-        trainer.data,
-        n_fake,
-        eval_seed,
-        trainer.device,
-        image_options,
-    )
+    if not (trainer.config.freeze_generator and trainer.data.kind == "points"):
+        return _score(
+            lambda n: trainer.generate(n, rng),
+            trainer.data,
+            n_fake,
+            eval_seed,
+            trainer.device,
+            image_options,
+        )
+    # A frozen generator: the question is the critic, so its fit is scored too.
+    with torch.no_grad():
+        fake = trainer.generate(n_fake, rng)
+    rows = _score(fake, trainer.data, n_fake, eval_seed, trainer.device, image_options)
+    real = trainer.data.test[:n_fake]
+    w1 = next(row.value for row in rows if row.metric == W1)
+    return rows + critic_fit(trainer.critic, fake, real, w1, eval_seed)
 
 
 def evaluate_real(

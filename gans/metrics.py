@@ -24,10 +24,22 @@ CLASSIFIER_ACCURACY = "classifier_accuracy"  # held-out accuracy of the classifi
 W1 = "w1"  # exact Wasserstein-1 between generated and real points (toy data)
 MODES_COVERED = "modes_covered"  # number of mixture modes covered (toy data)
 HIGH_QUALITY = "high_quality_fraction"  # share of samples within 3 std of a mode (toy data)
+# Runs with a frozen generator (toy data): how much of W1 the critic captures once made 1-Lipschitz
+CRITIC_LIPSCHITZ = "critic_lipschitz"  # largest input-gradient norm found (a lower bound on L)
+CRITIC_W1_FRACTION = "critic_w1_fraction"  # (E D(real) - E D(fake)) / CRITIC_LIPSCHITZ / W1
 
 # Which way is better, for marking the best strategy and wording comparisons.
 LOWER_IS_BETTER = (FID, KID, W1)
-HIGHER_IS_BETTER = (IS, PRECISION, RECALL, DENSITY, COVERAGE, MODES_COVERED, HIGH_QUALITY)
+HIGHER_IS_BETTER = (
+    IS,
+    PRECISION,
+    RECALL,
+    DENSITY,
+    COVERAGE,
+    MODES_COVERED,
+    HIGH_QUALITY,
+    CRITIC_W1_FRACTION,
+)
 
 # One line each, for listings and reports.
 DESCRIPTIONS = {
@@ -44,6 +56,10 @@ DESCRIPTIONS = {
     W1: "exact Wasserstein-1 distance to real points (toy data, lower is better)",
     MODES_COVERED: "mixture modes that receive generated points (toy data)",
     HIGH_QUALITY: "share of generated points within 3 std of a mode (toy data)",
+    CRITIC_LIPSCHITZ: "largest input-gradient norm of the critic over real, generated and "
+    "interpolated points (frozen-generator runs)",
+    CRITIC_W1_FRACTION: "the critic's estimate over its Lipschitz constant, as a share of exact W1 "
+    "(frozen-generator runs; 1: an optimal critic)",
 }
 
 

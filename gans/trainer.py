@@ -41,6 +41,10 @@ ITERATION_CURVES = (
     "heldout_critic_loss",  # on a held-out real batch every heldout_every iterations; else NaN
 )
 CURVE_COLUMNS = CRITIC_CURVES + ITERATION_CURVES
+# Then one column per critic layer, numbered from the input: the norm of the critic loss's
+# gradient with respect to that layer's weight (the WGAN-GP paper's Fig. 1b), every
+# layer_grads_every iterations (NaN in between). How many there are depends on the critic.
+LAYER_GRAD_NORM = "critic_grad_norm_layer_"
 
 
 def curve_row(values: dict[str, torch.Tensor], names: tuple[str, ...]) -> torch.Tensor:
@@ -74,8 +78,15 @@ class TrainConfig:
     seed: int = 0
     hyperparameters: dict[str, Any] = field(default_factory=dict)  # overrides of the strategy's
     lr_decay: bool = False  # linear decay to 0 over gen_iters, as in popular WGAN-GP MNIST code
+    # Only the critic trains: the generator keeps its initial weights (its loss is still
+    # computed and logged). For measuring how well a critic can fit a fixed pair of
+    # distributions (WGAN-GP paper, Fig. 1a); evaluations then also score the critic's fit.
+    freeze_generator: bool = False
     heldout_every: int = 100  # the paper logs the critic cost on held-out data every 100 iters
     log_every: int = 20  # generator iterations between copies of the curves to the host
+    # generator iterations between per-layer gradient norms of the critic loss (one extra
+    # backward pass of the loss alone, in the last critic step of that iteration)
+    layer_grads_every: int = 100
     # A run has diverged when a loss (or the penalty) is non-finite or its magnitude exceeds this:
     # a critic loss of 1e16 is a broken run, although a finite one. Checked at each copy to the
     # host, which is where training stops (at most log_every iterations past the bad one).
@@ -84,7 +95,14 @@ class TrainConfig:
     precision: str = "fp32"
 
     def __post_init__(self):
-        for name in ("batch_size", "gen_iters", "heldout_every", "log_every", "depth"):
+        for name in (
+            "batch_size",
+            "gen_iters",
+            "heldout_every",
+            "log_every",
+            "layer_grads_every",
+            "depth",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
@@ -94,8 +112,9 @@ class TrainConfig:
                 not isinstance(value, int) or isinstance(value, bool) or value < 1
             ):
                 raise ConfigError(f"{name} must be an integer >= 1 or unset, got {value!r}")
-        if not isinstance(self.lr_decay, bool):
-            raise ConfigError(f"lr_decay must be true or false, got {self.lr_decay!r}")
+        for name in ("lr_decay", "freeze_generator"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         limit = self.divergence_limit
         if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not limit > 0:
             raise ConfigError(f"divergence_limit must be a number > 0, got {limit!r}")
@@ -189,6 +208,15 @@ class Trainer:
         self.speedups = prepared.applied  # what a run records of them
         self.generator_params = prepared.generator_parameters
         self.critic_params = prepared.critic_parameters
+        # Each layer's weight (a linear or convolution kernel: two or more dimensions), in order.
+        self._layer_weights = [
+            p
+            for name, p in self.critic.named_parameters()
+            if name.endswith("weight") and p.dim() > 1
+        ]
+        self.layer_columns = tuple(
+            f"{LAYER_GRAD_NORM}{i + 1}" for i in range(len(self._layer_weights))
+        )
         self._generator_batchnorm = any(
             isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.generator.modules()
         )
@@ -217,6 +245,9 @@ class Trainer:
         self.curves: list[dict[str, float]] = []
         self._pending: list[tuple[int, int, float, torch.Tensor]] = []
         self._nan = torch.tensor(float("nan"), device=self.device)
+        self._no_layer_norms = torch.full(
+            (len(self._layer_weights),), float("nan"), device=self.device
+        )
         self._progress = progress
         self._progress_position = progress_position
         self._bar = None
@@ -258,14 +289,22 @@ class Trainer:
         with self._mixed_precision():
             return self.strategy.loss.generator_loss(self._scores(self.generator(noise)).float())
 
-    def critic_step(self, fake: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def critic_step(
+        self, fake: torch.Tensor | None = None, layer_grads: bool = False
+    ) -> dict[str, torch.Tensor]:
         """One critic update, against ``fake`` or else a batch generated now. Returns: the curve
-        values of the step by name (``CRITIC_CURVES``), on the device (no sync)."""
+        values of the step by name (``CRITIC_CURVES``), on the device (no sync); with
+        ``layer_grads`` also "layer_grad_norms", the norm of the critic loss's gradient (the
+        penalty left out) with respect to each layer's weight, from the input on."""
         batch = self.config.batch_size
         real = self.data.batch(batch, self.rng)
         if fake is None:
             fake = self._generated(batch)
         loss, total, penalty, grad_norm = self._critic_objective(real, fake)
+        layer_norms = None
+        if layer_grads:
+            grads = torch.autograd.grad(loss, self._layer_weights, retain_graph=True)
+            layer_norms = torch.stack([g.float().norm() for g in grads])
         self.critic_params.zero_grad()
         total.backward()
         self.opt_c.step()
@@ -276,22 +315,26 @@ class Trainer:
             if not constraint.elementwise:
                 self.critic_params.check_unchanged()
         loss = loss.detach()
-        return {
+        values = {
             "critic_loss": loss,
             "w_estimate": -loss if self.strategy.loss.estimates_wasserstein else self._nan,
             "penalty": penalty,
             "grad_norm": grad_norm,
             "constraint_active": active.float(),
         }
+        if layer_norms is not None:
+            values["layer_grad_norms"] = layer_norms
+        return values
 
     def _generated(self, n: int) -> torch.Tensor:
         """``n`` samples of the generator as it is now, outside the graph (for the critic)."""
         with torch.no_grad(), self._mixed_precision():
             return self.generator(self._noise(n, self.rng)).float()
 
-    def _critic_steps(self) -> torch.Tensor:
+    def _critic_steps(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The n_critic critic steps of one generator iteration. Returns: their curve values, one
-        row per step in the order of ``CRITIC_CURVES``.
+        row per step in the order of ``CRITIC_CURVES``, and the per-layer gradient norms of the
+        last step (NaN unless this iteration records them).
 
         The generator does not change during them, so its batches for all of them come from one
         call, which costs less than n_critic calls. Not with batch norm in the generator: its
@@ -299,13 +342,20 @@ class Trainer:
         """
         n, batch = self.hparams.n_critic, self.config.batch_size
         if n == 1 or self._generator_batchnorm:
-            steps = [self.critic_step() for _ in range(n)]
+            fakes = [None] * n
         else:
-            steps = [self.critic_step(fake) for fake in self._generated(n * batch).split(batch)]
-        return torch.stack([curve_row(values, CRITIC_CURVES) for values in steps])
+            fakes = self._generated(n * batch).split(batch)
+        record = (self.gen_iter + 1) % self.config.layer_grads_every == 0
+        steps = [self.critic_step(fake, record and i == n - 1) for i, fake in enumerate(fakes)]
+        layer_norms = steps[-1].pop("layer_grad_norms", self._no_layer_norms)
+        return torch.stack([curve_row(values, CRITIC_CURVES) for values in steps]), layer_norms
 
-    def generator_step(self) -> torch.Tensor:
-        """One generator update. Returns: the generator loss, on the device (no sync)."""
+    def generator_step(self, update: bool = True) -> torch.Tensor:
+        """One generator update (without ``update``, only its loss: the same draws, no step).
+        Returns: the generator loss, on the device (no sync)."""
+        if not update:
+            with torch.no_grad():
+                return self._generator_objective(self._noise(self.config.batch_size, self.rng))
         # Only the generator learns here: the critic's parameter gradients would be thrown away, so
         # they are not computed (the gradient still flows through the critic to its input).
         self.critic.requires_grad_(False)
@@ -398,8 +448,8 @@ class Trainer:
         try:
             while self.status == RUNNING and self.gen_iter < until and not out_of_time():
                 start = time.perf_counter()
-                critic_rows = self._critic_steps()
-                g_loss = self.generator_step()
+                critic_rows, layer_norms = self._critic_steps()
+                g_loss = self.generator_step(update=not self.config.freeze_generator)
                 for scheduler in self.schedulers:
                     scheduler.step()
                 self.gen_iter += 1
@@ -412,7 +462,7 @@ class Trainer:
                 iteration = curve_row(
                     {"g_loss": g_loss, "heldout_critic_loss": heldout}, ITERATION_CURVES
                 )
-                row = torch.cat([critic_rows.mean(0), iteration])
+                row = torch.cat([critic_rows.mean(0), iteration, layer_norms])
                 self._pending.append((self.gen_iter, self.critic_steps, self.elapsed_s, row))
                 if self.gen_iter % self.config.log_every == 0 or self.gen_iter == until:
                     self._flush()
@@ -435,7 +485,7 @@ class Trainer:
                 "gen_iter": gen_iter,
                 "critic_step": critic_steps,
                 "elapsed_s": elapsed_s,
-                **dict(zip(CURVE_COLUMNS, row)),
+                **dict(zip(CURVE_COLUMNS + self.layer_columns, row, strict=True)),
             }
             self.curves.append(record)
             watched = ("critic_loss", "g_loss") + ("penalty",) * (self.strategy.penalty is not None)

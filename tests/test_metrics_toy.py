@@ -9,6 +9,7 @@ from torch.testing import assert_close
 from gans.data import load_dataset, mixture_modes
 from gans.metrics import HIGH_QUALITY, MODES_COVERED, W1
 from gans.metrics_toy import (
+    critic_fit,
     critic_surface,
     data_square,
     evaluate_points,
@@ -163,3 +164,22 @@ def test_evaluate_dispatches_toy_trainers_to_exact_metrics():
     assert all(r.eval_seed == 3 and r.n_fake == 500 for r in rows)
     # An untrained generator sits near the origin, about 1.3 from the data (see test_trainer).
     assert 1.0 < rows[0].value < 1.7
+
+
+@pytest.mark.parametrize(("direction", "expected"), [((0.6, 0.8), 1.0), ((-0.8, 0.6), 0.0)])
+def test_critic_fit_of_a_linear_critic_matches_a_hand_computation(direction, expected):
+    """Fake points are the real ones shifted by d, so W1 = |d|. A linear critic f(x) = w.x has
+    Lipschitz constant |w| and estimate w.(mean real - mean fake) = -w.d: along -d it is optimal
+    (fraction 1), across d it sees nothing (fraction 0)."""
+    real = torch.randn(200, 2, generator=torch.Generator().manual_seed(0))
+    shift = torch.tensor([0.6, 0.8]) * 0.5  # |d| = 0.5
+    fake = real + shift
+    critic = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        critic.weight.copy_(-3.0 * torch.tensor([direction]))  # |w| = 3
+    w1 = wasserstein1(fake, real)
+    assert w1 == pytest.approx(0.5, rel=1e-4)
+    lipschitz, fraction = critic_fit(critic, fake, real, w1, eval_seed=0)
+    assert lipschitz.metric == "critic_lipschitz" and lipschitz.value == pytest.approx(3.0)
+    assert fraction.metric == "critic_w1_fraction"
+    assert fraction.value == pytest.approx(expected, abs=1e-4)

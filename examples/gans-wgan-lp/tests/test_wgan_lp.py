@@ -48,3 +48,12 @@ def test_trains_on_toy_data():
     assert len(trainer.curves) == 20
     assert all(row["penalty"] >= 0 and math.isfinite(row["penalty"]) for row in trainer.curves)
     assert all(math.isfinite(row["critic_loss"] + row["g_loss"]) for row in trainer.curves)
+
+
+def test_the_claim_is_found_through_its_entry_point():
+    from benchmarks.claim import CLAIMS
+
+    assert "wgan-lp-beats-gp" in CLAIMS
+    assert CLAIMS.provider("wgan-lp-beats-gp").startswith("package gans-wgan-lp")
+    budget = CLAIMS.get("wgan-lp-beats-gp").budget("cpu")
+    assert budget == "8gaussians: 500 generator iterations x 5 seeds"
