@@ -15,7 +15,6 @@ theirs through the entry-point group ``gans.claims`` (or a ``--plugin`` file cal
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -186,18 +185,16 @@ def register_claim(claim: Claim, provider: str | None = None) -> Claim:
     return CLAIMS.register(getattr(claim, "id", None), claim, provider)
 
 
-def _load_entry_points() -> None:
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        package = ep.dist.name if ep.dist is not None else "an unknown package"
-        provider = f"package {package} (entry point {ep.name} = {ep.value})"
-        try:
-            claim = ep.load()
-        except Exception as exc:
-            raise ClaimError(f"{provider} failed to import: {type(exc).__name__}: {exc}") from exc
-        register_claim(claim, provider=provider)
+def _register_entry_point(name: str, claim: Claim, provider: str) -> None:
+    if getattr(claim, "id", None) != name:
+        raise ClaimError(
+            f"{provider}: the entry point's name must be the claim's id, "
+            f"{getattr(claim, 'id', None)!r}"
+        )
+    register_claim(claim, provider)
 
 
-CLAIMS.add_lazy_loader(_load_entry_points)
+CLAIMS.add_lazy_loader(lambda: gans.register_entry_points(ENTRY_POINT_GROUP, _register_entry_point))
 
 
 @dataclass

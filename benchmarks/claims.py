@@ -30,6 +30,7 @@ from benchmarks.claim import (
     CLAIMS,
     ERROR,
     SIZES,
+    SUPPORTED,
     Claim,
     ClaimError,
     Verdict,
@@ -112,12 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     run_args.out, run_args.reports = results, None
     failed_runs = False
-    seconds = {}
     for name, suite in suites.items():
         print(f"experiment {name}: {len(suite.runs())} runs", flush=True)
         began = time.perf_counter()
         status = run_suite(suite, run_args)
-        seconds[name] = time.perf_counter() - began
+        print(f"experiment {name}: {time.perf_counter() - began:.0f} s of wall-clock", flush=True)
         if status == 2:
             return 2  # bad input, found before this experiment's first run
         failed_runs |= status == 1
@@ -229,9 +229,11 @@ def _outcome(v: Verdict) -> str:
     g = v.groups
     text = (
         f"{g.value}: {g.higher_label} (claimed higher, n = {len(g.higher)}) against "
-        f"{g.lower_label} (n = {len(g.lower)}); {_effect(v)}; p {_p(v)}"
+        f"{g.lower_label} (n = {len(g.lower)}); {_effect(v)}; p {_p(v)}."
     )
-    return f"{text}. {v.reason}." if v.reason else f"{text}."
+    if v.verdict == SUPPORTED:
+        return f"{text} Supported at {v.claim.budget(v.size)}."
+    return f"{text} Not supported at {v.claim.budget(v.size)}: {v.reason}."
 
 
 def _default_figure(v: Verdict) -> Drawing:

@@ -342,20 +342,25 @@ def _deep_critic_suite(width: int, gen_iters: int, strategy: str, overrides: dic
     }
 
 
-def _deep_critic(name: str, strategy: str, overrides: dict) -> Experiment:
-    # cpu: width 64 and 1,000 iterations; paper: gan_toy.py's width 512 and 100,000 iterations.
-    return Experiment(
-        name,
-        cpu=_deep_critic_suite(64, 1000, strategy, overrides),
-        paper=_deep_critic_suite(512, 100_000, strategy, overrides),
-    )
+PENALTY = "gradient penalty"
 
 
-DEEP_CLIPPED = tuple(
-    _deep_critic(f"deep-critic-clip-{str(c).replace('.', 'p')}", "wgan", {"clip_value": c})
-    for c in CLIP_VALUES
-)
-DEEP_GP = _deep_critic("deep-critic-gp", "wgan-gp", {})  # the paper's lambda, 10
+def _clipping_and_penalty(prefix: str, suite, cpu: tuple, paper: tuple) -> dict[str, Experiment]:
+    """One experiment per clip value (wgan) and one with the gradient penalty (wgan-gp, the
+    paper's lambda 10), by label; ``suite(*size, strategy, overrides)`` makes each document."""
+    configs = {
+        f"clip {c:g}": (f"{prefix}-clip-{str(c).replace('.', 'p')}", "wgan", {"clip_value": c})
+        for c in CLIP_VALUES
+    }
+    configs[PENALTY] = (f"{prefix}-gp", "wgan-gp", {})
+    return {
+        label: Experiment(name, cpu=suite(*cpu, strategy, o), paper=suite(*paper, strategy, o))
+        for label, (name, strategy, o) in configs.items()
+    }
+
+
+# cpu: width 64 and 1,000 iterations; paper: gan_toy.py's width 512 and 100,000 iterations.
+DEEP_CRITIC = _clipping_and_penalty("deep-critic", _deep_critic_suite, (64, 1000), (512, 100_000))
 
 
 def _layer_profile(curves: pd.DataFrame, run_id: str) -> np.ndarray | None:
@@ -376,13 +381,8 @@ def _gradient_slopes(tables, size) -> Groups:
     """Per run, the slope of log10 |dL/dW_layer| against the layer (decades per layer), as a
     magnitude: exponential growth and decay alike are far from 0."""
     rows, profiles = [], []
-    for experiment in (*DEEP_CLIPPED, DEEP_GP):
+    for label, experiment in DEEP_CRITIC.items():
         t = tables[experiment.name]
-        label = (
-            "gradient penalty"
-            if experiment is DEEP_GP
-            else f"clip {experiment.cpu['hyperparameters']['wgan']['clip_value']:g}"
-        )
         for run in _finished(t["runs"]).to_dict("records"):
             profile = _layer_profile(t["curves"], run["run_id"])
             if profile is None or not np.isfinite(profile).all():
@@ -428,11 +428,11 @@ def _gradient_slopes(tables, size) -> Groups:
         "layers; the gradient penalty: flat.",
         fig,
     )
-    clipped = frame["config"] != "gradient penalty"
+    clipped = frame["config"] != PENALTY
     return Groups(
         "weight clipping (c = 0.1, 0.01, 0.001)",
         frame.loc[clipped, "slope"].to_numpy(),
-        "gradient penalty",
+        PENALTY,
         frame.loc[~clipped, "slope"].to_numpy(),
         "|slope| of log10 gradient norm against layer, decades per layer, per run",
         notes,
@@ -447,7 +447,7 @@ _builtin(
         "grow or decay exponentially across the layers; the gradient penalty keeps them stable.",
         source=f"{WGAN_GP_PAPER}, Fig. 1b and Sec. 3",
         repeated_by="WGAN-GP summaries: 'clipping leads to exploding or vanishing gradients'",
-        experiments=(*DEEP_CLIPPED, DEEP_GP),
+        experiments=tuple(DEEP_CRITIC.values()),
         measure=_gradient_slopes,
         rule=Rule(MANN_WHITNEY, smallest_effect=0.5),
         could_change="The profile is taken after 1,000 generator iterations at width 64; the "
@@ -481,32 +481,14 @@ def _critic_only_suite(width: int, gen_iters: int, strategy: str, overrides: dic
     }
 
 
-def _critic_only(name: str, strategy: str, overrides: dict) -> Experiment:
-    # cpu: width 64, 500 iterations (2,500 critic steps); paper: width 512, 20,000 iterations
-    # (100,000 critic steps, "trained to optimality").
-    return Experiment(
-        name,
-        cpu=_critic_only_suite(64, 500, strategy, overrides),
-        paper=_critic_only_suite(512, 20_000, strategy, overrides),
-    )
-
-
-CRITIC_ONLY_CLIPPED = tuple(
-    _critic_only(f"critic-only-clip-{str(c).replace('.', 'p')}", "wgan", {"clip_value": c})
-    for c in CLIP_VALUES
-)
-CRITIC_ONLY_GP = _critic_only("critic-only-gp", "wgan-gp", {})
+# cpu: width 64, 500 iterations (2,500 critic steps); paper: width 512, 20,000 iterations
+# (100,000 critic steps, "trained to optimality").
+CRITIC_ONLY = _clipping_and_penalty("critic-only", _critic_only_suite, (64, 500), (512, 20_000))
 
 
 def _critic_fit(tables, size) -> Groups:
     rows = []
-    for experiment in (*CRITIC_ONLY_CLIPPED, CRITIC_ONLY_GP):
-        overrides = experiment.cpu["hyperparameters"]
-        label = (
-            "gradient penalty"
-            if experiment is CRITIC_ONLY_GP
-            else f"clip {overrides['wgan']['clip_value']:g}"
-        )
+    for label, experiment in CRITIC_ONLY.items():
         runs = _finished(tables[experiment.name]["runs"])
         # A diverged critic fits nothing: the worst value.
         fraction = runs[CRITIC_W1_FRACTION].where(runs["status"] == gans.DONE, -math.inf)
@@ -532,9 +514,9 @@ def _critic_fit(tables, size) -> Groups:
         "fraction of W1",
         hue="config",
     )
-    gp = frame["config"] == "gradient penalty"
+    gp = frame["config"] == PENALTY
     return Groups(
-        "gradient penalty",
+        PENALTY,
         frame.loc[gp, "fraction of W1"].to_numpy(),
         "weight clipping (c = 0.1, 0.01, 0.001)",
         frame.loc[~gp, "fraction of W1"].to_numpy(),
@@ -554,7 +536,7 @@ _builtin(
         "Wasserstein distance.",
         source=f"{WGAN_GP_PAPER}, Sec. 3 and Fig. 1a",
         repeated_by="WGAN-GP summaries: 'clipping biases the critic towards simple functions'",
-        experiments=(*CRITIC_ONLY_CLIPPED, CRITIC_ONLY_GP),
+        experiments=tuple(CRITIC_ONLY.values()),
         measure=_critic_fit,
         rule=Rule(MANN_WHITNEY, smallest_effect=0.5),
         could_change="The Lipschitz constant is estimated from gradients at the points looked "

@@ -11,7 +11,7 @@ from gans.losses import JSLoss, Loss, WassersteinLoss
 from gans.metrics import MetricRow
 from gans.models import ARCHITECTURES, ArchConfig, Architecture, build_models, register_architecture
 from gans.penalties import GradientPenalty, Penalty, PenaltyOutput
-from gans.plugins import ENTRY_POINT_GROUP, PluginError, load_plugin
+from gans.plugins import ENTRY_POINT_GROUP, PluginError, load_plugin, register_entry_points
 from gans.registry import Registry, RegistryError
 from gans.storage import save_atomically, write_atomically
 from gans.strategies import (
@@ -77,6 +77,7 @@ __all__ = [
     "make_strategy",
     "register_architecture",
     "register_dataset",
+    "register_entry_points",
     "register_strategy",
     "save_atomically",
     "write_atomically",

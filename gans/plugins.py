@@ -13,7 +13,9 @@ import importlib
 import importlib.metadata
 import importlib.util
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from gans.registry import RegistryError, providing
 from gans.strategies import STRATEGIES, register_strategy
@@ -26,18 +28,24 @@ class PluginError(RegistryError):
     """A plugin could not be imported or registered; the message names the plugin and the cause."""
 
 
-def _load_entry_points() -> None:
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+def register_entry_points(group: str, register: Callable[..., Any]) -> None:
+    """Load every entry point of ``group`` and call ``register(name, obj, provider=...)`` with
+    its name, the object it names and the package it comes from.
+
+    Raises:
+        PluginError: an entry point fails to import (the package and the cause named).
+    """
+    for ep in importlib.metadata.entry_points(group=group):
         package = ep.dist.name if ep.dist is not None else "an unknown package"
         provider = f"package {package} (entry point {ep.name} = {ep.value})"
         try:
-            cls = ep.load()
+            obj = ep.load()
         except Exception as exc:
             raise PluginError(f"{provider} failed to import: {type(exc).__name__}: {exc}") from exc
-        register_strategy(ep.name, cls, provider=provider)
+        register(ep.name, obj, provider=provider)
 
 
-STRATEGIES.add_lazy_loader(_load_entry_points)
+STRATEGIES.add_lazy_loader(lambda: register_entry_points(ENTRY_POINT_GROUP, register_strategy))
 
 
 def load_plugin(module_or_file: str) -> list[str]:
