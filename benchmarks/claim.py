@@ -111,6 +111,8 @@ class Claim:
         measure: ``measure(tables_by_experiment, size) -> Groups``.
         rule: the decision rule.
         could_change: what might change the verdict (a larger budget, another dataset).
+        datasets: the datasets the measure reads, when not every one of its experiments'
+            (the budget names only these).
     """
 
     id: str
@@ -121,6 +123,7 @@ class Claim:
     rule: Rule
     repeated_by: str = ""
     could_change: str = ""
+    datasets: tuple[str, ...] = ()
 
     def budget(self, size: str) -> str:
         """The budget the verdict is measured at, from the experiments' documents."""
@@ -129,6 +132,8 @@ class Claim:
             document = experiment.document(size)
             seeds = len(document.get("seeds", [0]))
             for dataset, table in document["datasets"].items():
+                if self.datasets and dataset not in self.datasets:
+                    continue
                 iters = table.get("gen_iters", 10_000)
                 parts.append(f"{dataset}: {iters:,} generator iterations x {seeds} seeds")
         return "; ".join(dict.fromkeys(parts))
@@ -161,6 +166,9 @@ def _check(claim_id: str, claim: Claim) -> None:
         refuse("experiments must be a non-empty tuple of Experiment")
     if len(set(names)) != len(names):
         refuse(f"experiments repeat a name: {', '.join(names)}")
+    available = {d for e in experiments for s in SIZES for d in e.document(s)["datasets"]}
+    if not isinstance(claim.datasets, tuple) or not set(claim.datasets) <= available:
+        refuse(f"datasets must be a tuple of its experiments' datasets ({', '.join(available)})")
     for experiment in experiments:
         for size in SIZES:
             try:

@@ -158,11 +158,13 @@ def _failed_runs(claim: Claim, tables) -> list[str]:
 
 
 def _cost(claim: Claim, tables) -> float:
-    """Training plus evaluation seconds of every run the claim's experiments hold (runs shared
-    with other claims counted in each)."""
+    """Training plus evaluation seconds of every run of the claim's experiments on the datasets
+    it reads (runs shared with other claims counted in each)."""
     total = 0.0
     for experiment in claim.experiments:
         runs = tables[experiment.name]["runs"]
+        if claim.datasets:
+            runs = runs[runs["dataset"].isin(claim.datasets)]
         for column in ("train_s", "eval_s"):
             total += pd.to_numeric(runs.get(column, pd.Series(dtype=float)), errors="coerce").sum()
     return float(total)

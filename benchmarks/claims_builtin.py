@@ -228,6 +228,7 @@ _builtin(
         experiments=(TOY, TOY_WGAN_ADAM),
         measure=_adam,
         rule=Rule(MANN_WHITNEY, smallest_effect=0.5),
+        datasets=("8gaussians",),
         could_change="The paper saw the instability on images with larger networks; toy data "
         "and a short budget may not reach it.",
     )
@@ -277,7 +278,7 @@ def _tracking(tables, size) -> Groups:
     )
     figure = _figure(
         "critic-loss-tracks-quality",
-        "Does the critic's estimate track sample quality?",
+        "The critic's estimate against sample quality over training",
         "Spearman's rho per run between minus the critic loss (averaged since the previous "
         "evaluation) and the distance to the data (W1 on 8gaussians, FID on mnist-5k) over the "
         "evaluation points; +1: the estimate falls exactly when quality improves.",
@@ -309,6 +310,7 @@ _builtin(
         experiments=(TOY, MNIST),
         measure=_tracking,
         rule=Rule(MANN_WHITNEY, smallest_effect=0.5),
+        datasets=("8gaussians", "mnist-5k"),
         could_change="Early in training every loss moves with quality; a longer budget, where "
         "the GAN's discriminator saturates, is where the paper saw the difference.",
     )
@@ -398,7 +400,8 @@ def _gradient_slopes(tables, size) -> Groups:
     notes = tuple(
         f"{config}: |slope| per seed "
         + ", ".join(f"{v:.3g}" for v in g["slope"])
-        + f" decades per layer; {int((g['status'] == gans.DIVERGED).sum())} diverged"
+        + " decades per layer (inf: a layer's gradient norm was exactly 0, or not finite); "
+        + f"{int((g['status'] == gans.DIVERGED).sum())} diverged"
         for config, g in frame.groupby("config", sort=False)
     )
     import matplotlib.pyplot as plt

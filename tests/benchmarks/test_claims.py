@@ -132,6 +132,10 @@ MALFORMED = {
     "an unknown test": ({"rule": Rule("t-test", 0.5)}, "whose test is one of mann-whitney"),
     "a negative smallest effect": ({"rule": Rule(WELCH, -1)}, "smallest_effect must be"),
     "no experiments": ({"experiments": ()}, "experiments must be a non-empty tuple"),
+    "a dataset its experiments lack": (
+        {"datasets": ("mnist-5k",)},
+        "datasets must be a tuple of its experiments' datasets (8gaussians)",
+    ),
     "an experiment that is not a valid suite": (
         {"experiments": (Experiment("bad", {"datasets": {}}, TINY_SUITE),)},
         "experiment bad at size cpu: suite bad: needs at least one [datasets.NAME] table",
