@@ -427,8 +427,13 @@ def _gradient_slopes(tables, size) -> Groups:
         "Gradient norms across the layers of a 12-layer critic",
         "log10 of the norm of the critic loss's gradient with respect to each layer's weight, "
         "averaged over the second half of training; median over seeds, band from the lowest to "
-        "the highest seed. Weight clipping: norms that grow or shrink geometrically across the "
-        "layers; the gradient penalty: flat.",
+        "the highest seed. The claim: with weight clipping, norms that grow or shrink "
+        "geometrically across the layers; with the gradient penalty, flat."
+        + "".join(
+            f" Not drawn: {config}, a layer's gradient norm 0 (or not finite) in every seed."
+            for config, g in frame.groupby("config", sort=False)
+            if not np.isfinite(g["slope"]).any()
+        ),
         fig,
     )
     clipped = frame["config"] != PENALTY
