@@ -249,7 +249,7 @@ def _default_figure(v: Verdict) -> Drawing:
     )
     fig, ax = plt.subplots(figsize=(6, 3.4))
     colours = palette([g.higher_label, g.lower_label])
-    sns.stripplot(frame, x="group", y="value", hue="group", palette=colours, ax=ax)
+    sns.swarmplot(frame, x="group", y="value", hue="group", palette=colours, ax=ax)  # no jitter
     ax.set_xlabel("")
     ax.set_ylabel(g.value)
     return Drawing(v.claim.id, v.claim.id, f"{g.value}, one point per seed.", fig)

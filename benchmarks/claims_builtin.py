@@ -110,7 +110,8 @@ def _figure(name: str, title: str, caption: str, frame: pd.DataFrame, x: str, y:
     with style, context:
         fig, ax = plt.subplots(figsize=(7, 3.6))
         sns.boxplot(frame, x=x, y=y, hue=hue, ax=ax, fill=False, showfliers=False)
-        sns.stripplot(frame, x=x, y=y, hue=hue, ax=ax, dodge=hue is not None, legend=False)
+        # A swarm, not a jittered strip: the same values give the same figure, byte for byte.
+        sns.swarmplot(frame, x=x, y=y, hue=hue, ax=ax, dodge=hue is not None, legend=False)
         ax.set_xlabel("")
     return Drawing(name, title, caption, fig)
 
