@@ -113,6 +113,8 @@ def _figure(name: str, title: str, caption: str, frame: pd.DataFrame, x: str, y:
         # A swarm, not a jittered strip: the same values give the same figure, byte for byte.
         sns.swarmplot(frame, x=x, y=y, hue=hue, ax=ax, dodge=hue is not None, legend=False)
         ax.set_xlabel("")
+        if hue is not None:
+            sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))  # beside the data
     return Drawing(name, title, caption, fig)
 
 
@@ -423,6 +425,8 @@ def _gradient_slopes(tables, size) -> Groups:
                 ax=ax,
             )
         ax.set_xlabel("critic layer (1: input)")
+        if profiles:
+            sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
     figure = Drawing(
         "clipping-gradients-explode-or-vanish",
         "Gradient norms across the layers of a 12-layer critic",
