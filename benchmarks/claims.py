@@ -92,6 +92,16 @@ def experiments_of(claims: list[Claim], size: str) -> dict[str, dict]:
     return documents
 
 
+def datasets_needed(claims: list[Claim], name: str, document: dict) -> list[str]:
+    """The datasets of experiment ``name`` that the selected claims read: a claim that names no
+    datasets reads them all. Only these are trained, so a claim run alone costs what it reads."""
+    needed = set()
+    for claim in claims:
+        if any(e.name == name for e in claim.experiments):
+            needed |= set(claim.datasets or document["datasets"]) & set(document["datasets"])
+    return [d for d in document["datasets"] if d in needed]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
@@ -114,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     run_args.out, run_args.reports = results, None
     failed_runs = False
     for name, suite in suites.items():
-        print(f"experiment {name}: {len(suite.runs())} runs", flush=True)
+        run_args.datasets = ",".join(datasets_needed(claims, name, documents[name]))
+        print(f"experiment {name}: {run_args.datasets}", flush=True)
         began = time.perf_counter()
         status = run_suite(suite, run_args)
         print(f"experiment {name}: {time.perf_counter() - began:.0f} s of wall-clock", flush=True)

@@ -222,3 +222,12 @@ def test_a_second_invocation_trains_nothing_and_decides_the_same(tiny_report):
 def test_the_claims_report_renders_in_headless_chromium(tiny_report, tmp_path):
     _, root = tiny_report
     assert_renders(root / "report" / "index.html", tmp_path, min_images=1)
+
+
+def test_only_the_datasets_the_selected_claims_read_are_trained():
+    toy = CLAIMS.get("gan-mode-collapse").experiments[0]  # shared with two other claims
+    document = toy.document("cpu")
+    tracking = CLAIMS.get("critic-loss-tracks-quality")  # reads 8gaussians only of this one
+    assert claims.datasets_needed([tracking], toy.name, document) == ["8gaussians"]
+    both = [tracking, CLAIMS.get("gan-mode-collapse")]
+    assert claims.datasets_needed(both, toy.name, document) == ["8gaussians", "25gaussians"]
