@@ -41,7 +41,7 @@ from benchmarks.provenance import ENVIRONMENT_FILE, environment
 from benchmarks.report import ReportError, data_uris, environments, load_tables, write_files
 from benchmarks.report_figures import Drawing, palette
 from benchmarks.report_stats import Table, fmt
-from benchmarks.run import InputError, add_run_options, run_suite
+from benchmarks.run import InputError, add_run_options, check_writable, run_suite
 from benchmarks.store import FAILED
 from benchmarks.suites import SuiteError, suite_from_document
 
@@ -113,11 +113,15 @@ def main(argv: list[str] | None = None) -> int:
         claims = select(args.only)
         documents = experiments_of(claims, args.size)
         suites = {name: suite_from_document(name, doc) for name, doc in documents.items()}
+        results = args.out / args.size
+        reports = args.reports or Path("reports") / (
+            "claims" if args.size == "cpu" else "claims-paper"
+        )
+        check_writable(results, "--out")
+        check_writable(reports, "--reports")
     except (InputError, SuiteError, gans.RegistryError, ClaimError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    results = args.out / args.size
-    reports = args.reports or Path("reports") / ("claims" if args.size == "cpu" else "claims-paper")
     run_args = argparse.Namespace(
         **vars(args), seeds=None, strategies=None, datasets=None, no_report=True
     )

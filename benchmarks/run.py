@@ -195,7 +195,7 @@ def _preflight(specs, datasets: dict[str, gans.Dataset]) -> None:
             continue
 
 
-def _writable(directory: Path, option: str) -> None:
+def check_writable(directory: Path, option: str) -> None:
     """Refuse a directory that cannot be created or written in, creating nothing."""
     existing = directory.absolute()
     while not existing.exists():  # a path under a regular file does not exist either
@@ -246,9 +246,9 @@ def run_suite(suite: Suite, args: argparse.Namespace) -> int:
         datasets = _load_datasets(names, args.data_root)
         _preflight(specs, datasets)
         suite_dir = (args.out / suite.name).resolve()
-        _writable(suite_dir, "--out")
+        check_writable(suite_dir, "--out")
         if args.reports is not None and not args.no_report:
-            _writable(args.reports, "--reports")
+            check_writable(args.reports, "--reports")
     except (InputError, SuiteError, gans.RegistryError, gans.ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

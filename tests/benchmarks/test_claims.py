@@ -172,6 +172,7 @@ def test_the_built_in_claims_are_registered_with_both_sizes():
         (["--only", "no-such-claim"], "--only: unknown claim no-such-claim; known: "),
         (["--only", ","], "--only: no claim given; known: "),
         (["--size", "huge"], "--size must be one of cpu, paper, got 'huge'"),
+        (["--reports", "/dev/null/report"], "--reports: cannot write to /dev/null/report"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
