@@ -177,7 +177,10 @@ def load_dataset(
 
     Args:
         name: registered name, optionally followed by ``:CLASS`` (``"mnist:7"``,
-            ``"cifar10:horse"``); CLASS is a class name (case-insensitive) or a class index.
+            ``"cifar10:horse"``; a class name, case-insensitive, or a class index) and/or
+            ``:n=N``, N rows of the train split (``"mnist-5k:n=1000"``, ``"mnist:7:n=500"``):
+            drawn with a fixed seed (SUBSET_SEED), stratified by class where there are classes;
+            the test split is untouched.
         root: data root; see ``resolve_data_root``.
         device: where the tensors go.
         download: whether missing files may be downloaded.
@@ -187,14 +190,56 @@ def load_dataset(
 
     Raises:
         RegistryError: unknown base name (the message lists the registered names).
-        ValueError: a class on a dataset without classes, or an unknown class.
+        ValueError: a class on a dataset without classes, an unknown class, an N that is not
+            an integer from 1 to the train split's size, or a selector given twice.
         DatasetUnavailable: files missing and the download failed or was not allowed.
     """
-    base, has_class, wanted = name.partition(":")
+    base, *selectors = name.split(":")
+    sizes = [s for s in selectors if s.startswith("n=")]
+    classes = [s for s in selectors if not s.startswith("n=")]
+    if len(sizes) > 1 or len(classes) > 1:
+        raise ValueError(f"dataset {name!r}: at most one class and one n=N, e.g. 'mnist:7:n=500'")
     dataset = DATASETS.get(base)(resolve_data_root(root), download)
-    if has_class:
-        dataset = _class_subset(dataset, wanted)
+    if classes:
+        dataset = _class_subset(dataset, classes[0])
+    if sizes:
+        dataset = _size_subset(dataset, sizes[0].removeprefix("n="))
     return dataclasses.replace(dataset, name=name).to(device)
+
+
+SUBSET_SEED = 0  # draws every n=N subset: the same name, the same rows
+
+
+def _size_subset(dataset: Dataset, wanted: str) -> Dataset:
+    """``wanted`` rows of the train split, in their original order: each class gets its share
+    (largest remainders round it to whole rows), drawn with SUBSET_SEED."""
+    total = len(dataset.train)
+    if not (wanted.isdigit() and 1 <= int(wanted) <= total):
+        raise ValueError(
+            f"dataset {dataset.name!r}: n must be an integer from 1 to {total} (its train rows), "
+            f"got {wanted!r}"
+        )
+    n = int(wanted)
+    rng = torch.Generator().manual_seed(SUBSET_SEED)
+    labels = dataset.train_labels
+    if labels is None:
+        chosen = torch.randperm(total, generator=rng)[:n]
+    else:
+        groups = [torch.nonzero(labels.cpu() == c).flatten() for c in labels.unique().tolist()]
+        shares = [n * len(g) / total for g in groups]
+        quotas = [int(share) for share in shares]
+        by_remainder = sorted(range(len(groups)), key=lambda i: quotas[i] - shares[i])
+        for i in by_remainder[: n - sum(quotas)]:
+            quotas[i] += 1
+        chosen = torch.cat(
+            [g[torch.randperm(len(g), generator=rng)[:q]] for g, q in zip(groups, quotas)]
+        )
+    rows = chosen.sort().values.to(dataset.train.device)
+    return dataclasses.replace(
+        dataset,
+        train=dataset.train[rows],
+        train_labels=None if labels is None else labels[rows],
+    )
 
 
 def _class_subset(dataset: Dataset, wanted: str) -> Dataset:

@@ -442,3 +442,37 @@ def test_load_dataset_looks_under_the_environment_root(tmp_path, monkeypatch):
     monkeypatch.setenv(DATA_ROOT_ENV, str(tmp_path))
     with pytest.raises(DatasetUnavailable, match=re.escape(f"under data root {tmp_path} (")):
         load_dataset("mnist", download=False)
+
+
+def test_a_size_subset_is_seeded_stratified_and_leaves_the_test_split_alone():
+    full = load_dataset("mnist-5k")
+    subset = load_dataset("mnist-5k:n=1005")
+    again = load_dataset("mnist-5k:n=1005")
+    assert subset.name == "mnist-5k:n=1005" and len(subset.train) == 1005
+    assert torch.equal(subset.train, again.train)  # the same name, the same rows
+    assert torch.equal(subset.test, full.test) and torch.equal(subset.test_labels, full.test_labels)
+    counts = torch.bincount(subset.train_labels, minlength=10)
+    # 400 train digits per class: shares of 100.5 each, rounded to 100 or 101, 1,005 in all.
+    assert set(counts.tolist()) == {100, 101} and counts.sum() == 1005
+    rows = {bytes(r.numpy()) for r in full.train}
+    assert all(bytes(r.numpy()) in rows for r in subset.train)  # real train rows, no copies
+    assert len({bytes(r.numpy()) for r in subset.train}) == 1005
+    points = load_dataset("8gaussians:n=100")
+    assert len(points.train) == 100 and len(points.test) == len(load_dataset("8gaussians").test)
+    one_class = load_dataset("mnist-5k:3:n=50")
+    assert len(one_class.train) == 50 and one_class.train_labels.unique().tolist() == [3]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("mnist-5k:n=0", "n must be an integer from 1 to 4000 (its train rows), got '0'"),
+        ("mnist-5k:n=4001", "n must be an integer from 1 to 4000"),
+        ("mnist-5k:n=half", "got 'half'"),
+        ("mnist-5k:n=5:n=6", "at most one class and one n=N"),
+        ("mnist-5k:3:4", "at most one class and one n=N"),
+    ],
+)
+def test_a_bad_size_subset_is_one_clear_error(name, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_dataset(name)

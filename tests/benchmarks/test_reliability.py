@@ -237,6 +237,10 @@ BAD_SUITES = {
         '[datasets."mnist-5k:12"]\narch = "dcgan28"\n',
         "[datasets.mnist-5k:12]: dataset 'mnist-5k' has no class '12'; accepted: 0, 1",
     ),
+    "a size subset of no rows": (
+        '[datasets."8gaussians:n=0"]\narch = "mlp"\n',
+        "[datasets.8gaussians:n=0]: dataset '8gaussians': n must be an integer from 1 to",
+    ),
     "n_critic a boolean": (
         '[datasets.8gaussians]\narch = "mlp"\n[datasets.8gaussians.hyperparameters.gan]\n'
         "n_critic = true\n",
