@@ -25,6 +25,8 @@ from benchmarks.store import (
     INITIAL,
     INTERMEDIATE,
     REAL_DATA,
+    SWEEP_SAMPLE,
+    SWEPT_PREFIX,
     locked,
     read_done,
     remove_stale_temporaries,
@@ -50,6 +52,7 @@ def run_row(spec: RunSpec) -> dict[str, Any]:
         "arch": train.arch,
         "width": gans.ARCHITECTURES.get(train.arch).resolved_width(train.width),
         "seed": train.seed,
+        "critic_norm": train.critic_norm,
         "batch_size": train.batch_size,
         "train_precision": train.precision,  # "precision" is the metric's column
         "hparams": json.dumps(spec.resolved["hparams"], default=list),
@@ -69,6 +72,12 @@ def run_row(spec: RunSpec) -> dict[str, Any]:
         "intermediate_samples": spec.eval.intermediate_samples,
         "final_samples": spec.eval.final_samples,
         "extractors": ", ".join(spec.eval.extractors),
+        # In a sweep, the sample and its drawn values (a list, e.g. Adam's betas, as JSON).
+        **({SWEEP_SAMPLE: spec.sample} if spec.sample is not None else {}),
+        **{
+            f"{SWEPT_PREFIX}{name}": value if np.isscalar(value) else json.dumps(value)
+            for name, value in spec.swept
+        },
     }
 
 
@@ -117,7 +126,14 @@ def execute_run(
                 speedups=speedups,
             )
             # What the run trained with, beside what it was asked to train.
-            write_json(run_dir / "config.json", {**spec.resolved, "speedups": trainer.speedups})
+            write_json(
+                run_dir / "config.json",
+                {
+                    **spec.resolved,
+                    "speedups": trainer.speedups,
+                    "critic_calls": trainer.critic_calls,
+                },
+            )
             return _train_and_evaluate(
                 spec, run_dir, trainer, data_root, inception_weights, tensorboard_dir
             )
@@ -218,6 +234,7 @@ def _train_and_evaluate(spec, run_dir, trainer, data_root, inception_weights, te
         "train_s": trainer.elapsed_s,
         "eval_s": evaluator.seconds,
         "speedups": ", ".join(trainer.speedups) or "none",
+        "critic_calls": trainer.critic_calls,
         **evaluator.final_columns(),
     }
     write_json(run_dir / DONE_MARKER, row)

@@ -500,8 +500,8 @@ def setup_table(runs: pd.DataFrame, evals: pd.DataFrame) -> Table:
     from the runs table (a column that older results lack shows as "—")."""
     table = Table(
         ["dataset", "strategy", "optimizer", "lr", "betas", "n_critic", "penalty weight"]
-        + ["clip value", "other", "arch", "width", "batch", "budget", "evaluation", "features"]
-        + ["speedups"]
+        + ["clip value", "other", "arch", "width", "critic norm", "batch", "budget"]
+        + ["evaluation", "features", "critic calls", "speedups"]
     )
     known = {"optimizer", "lr", "betas", "n_critic", "penalty_weight", "clip_value"}
     for (dataset, strategy), rows in runs.groupby(["dataset", "strategy"], sort=False):
@@ -534,10 +534,12 @@ def setup_table(runs: pd.DataFrame, evals: pd.DataFrame) -> Table:
             other,
             first["arch"],
             first["width"],
+            first.get("critic_norm") or "—",
             first.get("batch_size"),
             budget,
             evaluation,
             features or first.get("extractors") or "—",
+            "; ".join(sorted(set(rows.get("critic_calls", pd.Series()).dropna()))) or "—",
             "; ".join(sorted(set(rows.get("speedups", pd.Series()).dropna()))) or "—",
         )
     return table

@@ -31,6 +31,8 @@ INCEPTION_SUFFIX = "_inception"  # final-metric columns from Inception features:
 # generator at iteration 0 and the trained one at the end (both the final plan).
 INTERMEDIATE, INITIAL, FINAL = "intermediate", "initial", "final"
 REAL_DATA = "real data"  # the reference column of the real-data floor's rows
+# A sweep's runs: the sample's index, and one column per drawn value (swept_lr, swept_width, ...).
+SWEEP_SAMPLE, SWEPT_PREFIX = "sweep_sample", "swept_"
 REFERENCES_TABLE = "references.parquet"
 # A floor's row: which dataset, "real data", the stage whose plan it follows, then the metric row.
 REFERENCE_COLUMNS = (

@@ -10,11 +10,15 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import re
 import tomllib
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 import gans
 from gans.metrics_image import EXTRACTORS
@@ -52,6 +56,10 @@ class RunSpec:
     train: gans.TrainConfig
     eval: EvalPlan
     seconds: float | None = None  # wall-clock training budget; None: train.gen_iters decides
+    # In a sweep: which sample of the sweep this run is, and the values drawn for it by name
+    # (TrainConfig fields, then the strategy's hyperparameters).
+    sample: int | None = None
+    swept: tuple[tuple[str, Any], ...] = ()
 
     @functools.cached_property  # read many times per run; the spec is frozen
     def run_id(self) -> str:
@@ -63,9 +71,15 @@ class RunSpec:
     def resolved(self) -> dict[str, Any]:
         """The config with every default filled in (strategy hyperparameters included)."""
         hparams = gans.make_strategy(self.train.strategy, self.train.hyperparameters).hparams
+        train = self.train.as_dict()
+        # A field added after the results of RUN_FORMAT 5 were made leaves the hash at its
+        # default, so those results keep their ids (the runs table still records it).
+        for name, default in _LATER_FIELDS.items():
+            if train[name] == default:
+                del train[name]
         return {
             "format": RUN_FORMAT,
-            "train": self.train.as_dict(),
+            "train": train,
             "hparams": hparams.as_dict(),
             "eval": dataclasses.asdict(self.eval),
             "seconds": self.seconds,
@@ -81,17 +95,23 @@ class Suite:
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> its table
     eval: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    sweep: Sweep | None = None
 
     def runs(self) -> list[RunSpec]:
-        """Every (dataset, strategy, seed) of the grid, in that order."""
-        return [
-            self._run(dataset, strategy, seed)
+        """Every (dataset, strategy, seed) of the grid, in that order; in a sweep every
+        (dataset, strategy, sample, seed)."""
+        samples = range(self.sweep.samples) if self.sweep else [None]
+        runs = [
+            self._run(dataset, strategy, seed, sample)
             for dataset in self.datasets
             for strategy in self.strategies
+            for sample in samples
             for seed in self.seeds
         ]
+        # Two samples that drew the same values (choices only) are one run: the first one.
+        return list({spec.run_id: spec for spec in reversed(runs)}.values())[::-1]
 
-    def _run(self, dataset: str, strategy: str, seed: int) -> RunSpec:
+    def _run(self, dataset: str, strategy: str, seed: int, sample: int | None = None) -> RunSpec:
         table = self.datasets[dataset]
         plan = EvalPlan(
             every=table.get("eval_every", self.eval.get("every", 1000)),
@@ -100,7 +120,14 @@ class Suite:
             final_samples=self.eval.get("final_samples", 2000),
             extractors=tuple(self.eval.get("extractors", EvalPlan.extractors)),
         )
-        overrides = table.get("hyperparameters", {}).get(strategy, {})
+        overrides = dict(table.get("hyperparameters", {}).get(strategy, {}))
+        fields = {key: table[key] for key in _TRAIN_KEYS if key in table}
+        swept = ()
+        if sample is not None:
+            drawn, hparams = self.sweep.draw(sample, strategy)
+            fields.update(drawn)
+            overrides.update(hparams)
+            swept = (*drawn.items(), *hparams.items())
         train = gans.TrainConfig(
             strategy=strategy,
             dataset=dataset,
@@ -109,18 +136,79 @@ class Suite:
             # Without a budget a suite trains 10,000 iterations (TrainConfig's 200,000 are the
             # paper's full run); with a wall-clock budget the iteration count is only a ceiling.
             gen_iters=table.get("gen_iters", 1_000_000 if "seconds" in table else 10_000),
-            # Every other key the table sets goes to TrainConfig as is; the rest keep its defaults
-            # (batch_size included: 50, gan_mnist.py's).
-            **{key: table[key] for key in _TRAIN_KEYS if key in table},
+            # Every other key the table sets (or the sweep draws) goes to TrainConfig as is; the
+            # rest keep its defaults (batch_size included: 50, gan_mnist.py's).
+            **fields,
         )
-        return RunSpec(self.name, train, plan, table.get("seconds"))
+        return RunSpec(self.name, train, plan, table.get("seconds"), sample, swept)
 
 
+DISTRIBUTIONS = ("log-uniform", "uniform", "int-uniform", "choice")
+# The TrainConfig fields a sweep may draw (the others fix what a run is, not how it is set up).
+SWEEPABLE = ("width", "latent_dim", "depth", "critic_norm", "batch_size", "lr_decay")
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """One swept value: ``kind`` is one of DISTRIBUTIONS; ``values`` are [low, high] (both
+    included for int-uniform) or the choices."""
+
+    kind: str
+    values: tuple[Any, ...]
+
+    def draw(self, rng: np.random.Generator) -> Any:
+        low, high = (self.values + (None,))[:2]
+        if self.kind == "log-uniform":
+            return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+        if self.kind == "uniform":
+            return float(rng.uniform(low, high))
+        if self.kind == "int-uniform":
+            return int(rng.integers(low, high + 1))
+        return copy.deepcopy(self.values[int(rng.integers(len(self.values)))])
+
+    def text(self) -> str:
+        return f"{self.kind} {list(self.values)}"
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """``samples`` settings drawn with ``seed``: TrainConfig fields shared by every strategy
+    (drawn once per sample, so sample i has the same networks for each strategy) and each
+    strategy's hyperparameters."""
+
+    samples: int
+    seed: int
+    fields: dict[str, Distribution]
+    hyperparameters: dict[str, dict[str, Distribution]]
+
+    def draw(self, sample: int, strategy: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The fields and ``strategy``'s hyperparameters of sample ``sample``: the same for the
+        same seed, on any machine (NumPy's PCG64 seeded by seed, sample and a CRC of the name)."""
+
+        def drawn(scope: str, distributions: dict[str, Distribution]) -> dict[str, Any]:
+            rng = np.random.default_rng([self.seed, sample, zlib.crc32(scope.encode())])
+            return {name: distributions[name].draw(rng) for name in sorted(distributions)}
+
+        return (
+            drawn("fields", self.fields),
+            drawn(f"hparams:{strategy}", self.hyperparameters.get(strategy, {})),
+        )
+
+    def describe(self) -> list[str]:
+        """One line per swept value, for the report."""
+        lines = [f"{name}: {d.text()}" for name, d in self.fields.items()]
+        for strategy, distributions in self.hyperparameters.items():
+            lines += [f"{strategy} {name}: {d.text()}" for name, d in distributions.items()]
+        return [f"{self.samples} samples per strategy and dataset, sampler seed {self.seed}"] + lines
+
+
+_LATER_FIELDS = {"critic_norm": "none"}
 _TRAIN_KEYS = (
     "arch",
     "width",
     "latent_dim",
     "depth",
+    "critic_norm",
     "batch_size",
     "lr_decay",
     "heldout_every",
@@ -137,7 +225,16 @@ _DATASET_KEYS = {
     "hyperparameters",
 }
 _EVAL_KEYS = {"every", "intermediate_samples", "final_samples", "extractors"}
-_TOP_KEYS = {"description", "seeds", "strategies", "datasets", "eval", "hyperparameters"}
+_TOP_KEYS = {
+    "description",
+    "seeds",
+    "strategies",
+    "datasets",
+    "eval",
+    "hyperparameters",
+    "sweep",
+}
+_SWEEP_KEYS = {"samples", "seed", "fields", "hyperparameters"}
 
 
 def builtin_suites() -> list[str]:
@@ -246,6 +343,7 @@ def _parse(name: str, raw: dict[str, Any], where: str, path: Path | None) -> Sui
                 f"{where}: hyperparameters for {', '.join(stray)}, which the suite "
                 f"does not run; strategies: {', '.join(strategies)}"
             )
+    sweep = _sweep(raw["sweep"], strategies, f"{where}, [sweep]") if "sweep" in raw else None
     return Suite(
         name,
         raw.get("description", ""),
@@ -254,7 +352,62 @@ def _parse(name: str, raw: dict[str, Any], where: str, path: Path | None) -> Sui
         datasets,
         evaluation,
         path,
+        sweep,
     )
+
+
+def _sweep(raw: Any, strategies: list[str], where: str) -> Sweep:
+    _only(raw, _SWEEP_KEYS, where)
+    for key, low in (("samples", 1), ("seed", 0)):
+        if not (_is_int(raw.get(key)) and raw[key] >= low):
+            raise SuiteError(f"{where}: {key} must be an integer >= {low}, got {raw.get(key)!r}")
+    fields = raw.get("fields", {})
+    _only(fields, set(SWEEPABLE), f"{where}.fields")
+    hyperparameters = raw.get("hyperparameters", {})
+    _overrides_tables(hyperparameters, f"{where}.hyperparameters")
+    if stray := sorted(set(hyperparameters) - set(strategies)):
+        raise SuiteError(
+            f"{where}.hyperparameters: {', '.join(stray)} is not among the suite's strategies "
+            f"({', '.join(strategies)})"
+        )
+    if not fields and not any(hyperparameters.values()):
+        raise SuiteError(f"{where}: sweeps nothing; give [sweep.fields] or [sweep.hyperparameters]")
+    return Sweep(
+        raw["samples"],
+        raw["seed"],
+        {name: _distribution(d, f"{where}.fields.{name}") for name, d in fields.items()},
+        {
+            strategy: {
+                name: _distribution(d, f"{where}.hyperparameters.{strategy}.{name}")
+                for name, d in values.items()
+            }
+            for strategy, values in hyperparameters.items()
+        },
+    )
+
+
+def _distribution(raw: Any, where: str) -> Distribution:
+    example = "e.g. { log-uniform = [1e-5, 1e-3] } or { choice = [32, 64] }"
+    if not (isinstance(raw, dict) and len(raw) == 1 and next(iter(raw)) in DISTRIBUTIONS):
+        raise SuiteError(
+            f"{where}: expected one of {', '.join(DISTRIBUTIONS)} with its values ({example}), "
+            f"got {raw!r}"
+        )
+    ((kind, values),) = raw.items()
+    if not (isinstance(values, list) and values):
+        raise SuiteError(f"{where}: {kind} needs a non-empty list, got {values!r}")
+    if kind == "choice":
+        return Distribution(kind, tuple(values))
+    number = _is_int if kind == "int-uniform" else _is_number
+    if not (len(values) == 2 and all(number(v) for v in values)):
+        what = "integers" if kind == "int-uniform" else "numbers"
+        raise SuiteError(f"{where}: {kind} needs [low, high], two {what}, got {values!r}")
+    low, high = values
+    if low > high:
+        raise SuiteError(f"{where}: {kind} has low {low} > high {high}")
+    if kind == "log-uniform" and low <= 0:
+        raise SuiteError(f"{where}: log-uniform needs bounds > 0, got {values!r}")
+    return Distribution(kind, (low, high))
 
 
 def _overrides_tables(overrides: Any, where: str) -> None:

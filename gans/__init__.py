@@ -9,7 +9,14 @@ from gans.evaluation import evaluate, evaluate_real
 from gans.hyperparameters import OPTIMIZERS, ConfigError, Hyperparameters, hyperparameter
 from gans.losses import JSLoss, Loss, WassersteinLoss
 from gans.metrics import MetricRow
-from gans.models import ARCHITECTURES, ArchConfig, Architecture, build_models, register_architecture
+from gans.models import (
+    ARCHITECTURES,
+    CRITIC_NORMS,
+    ArchConfig,
+    Architecture,
+    build_models,
+    register_architecture,
+)
 from gans.penalties import GradientPenalty, Penalty, PenaltyOutput
 from gans.plugins import ENTRY_POINT_GROUP, PluginError, load_plugin, register_entry_points
 from gans.registry import Registry, RegistryError
@@ -35,6 +42,7 @@ from gans.trainer import (
 
 __all__ = [
     "ARCHITECTURES",
+    "CRITIC_NORMS",
     "CURVE_COLUMNS",
     "LAYER_GRAD_NORM",
     "DATASETS",

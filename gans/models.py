@@ -1,8 +1,9 @@
 """Generator and critic architectures, registered by name.
 
-Every strategy trains the same networks, so a difference in results comes from the loss alone. None
-of the critics uses batch norm: the gradient penalty is defined per sample, and batch norm would
-couple the samples of a batch (WGAN-GP paper, section 4).
+Every strategy trains the same networks, so a difference in results comes from the loss alone. By
+default no critic normalizes its layers: the gradient penalty is defined per sample, and batch norm
+would couple the samples of a batch (WGAN-GP paper, section 4). ``critic_norm`` adds batch norm or
+the paper's substitute, layer norm, to the built-in critics (for the experiment that compares them).
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ class ArchConfig:
     width: int  # base channel count (DIM in the WGAN-GP code) or hidden units of the MLP
     latent_dim: int  # size of the generator's Gaussian noise input
     depth: int = 3  # hidden layers of the MLP; unused by the convolutional nets
+    # Normalization of the critic's hidden layers after the first (as DCGAN critics have it):
+    # "none", "batch" (couples the samples of a batch) or "layer" (per sample).
+    critic_norm: str = "none"
+
+
+CRITIC_NORMS = ("none", "batch", "layer")
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class Architecture:
     default_latent_dim: int
     accepts: Callable[[tuple[int, ...]], bool]  # which sample shapes it can model
     description: str
+    critic_norms: tuple[str, ...] = ("none",)  # the critic normalizations its builder honours
 
     def resolved_width(self, width: int | None) -> int:
         """``width``, or this architecture's paper default when it is None."""
@@ -46,6 +54,7 @@ class Architecture:
         width: int | None = None,
         latent_dim: int | None = None,
         depth: int = 3,
+        critic_norm: str = "none",
     ) -> ArchConfig:
         """An ``ArchConfig`` with this architecture's defaults where width or latent_dim is None."""
         return ArchConfig(
@@ -53,6 +62,7 @@ class Architecture:
             self.resolved_width(width),
             latent_dim or self.default_latent_dim,
             depth,
+            critic_norm,
         )
 
 
@@ -75,12 +85,18 @@ def build_models(arch_name: str, config: ArchConfig) -> tuple[nn.Module, nn.Modu
 
     Raises:
         RegistryError: unknown architecture (the message lists the registered ones).
-        ValueError: the architecture cannot model this sample shape, or width/depth/latent < 1.
+        ValueError: the architecture cannot model this sample shape, width/depth/latent < 1, or
+            it does not offer the critic normalization asked for.
     """
     arch = ARCHITECTURES.get(arch_name)
     for field in ("width", "latent_dim", "depth"):
         if getattr(config, field) < 1:
             raise ValueError(f"{field} must be >= 1, got {getattr(config, field)}")
+    if config.critic_norm not in arch.critic_norms:
+        raise ValueError(
+            f"architecture {arch_name!r} offers critic_norm {', '.join(arch.critic_norms)}, "
+            f"not {config.critic_norm!r}"
+        )
     if not arch.accepts(config.sample_shape):
         raise ValueError(
             f"architecture {arch_name!r} ({arch.description}) cannot model samples of shape "
@@ -110,6 +126,18 @@ def _downsample(c_in: int, c_out: int) -> nn.Conv2d:
     return nn.Conv2d(c_in, c_out, 5, stride=2, padding=2)
 
 
+def _critic_norm(kind: str, channels: int, image: bool) -> list[nn.Module]:
+    """The normalization layer (none, or one) for ``channels`` feature maps (``image``) or units.
+    Layer norm normalizes each sample over all of its features, with one scale and offset per
+    channel, as the WGAN-GP code's layernorm over axes [1, 2, 3] does (GroupNorm with one group is
+    exactly that); on units it is ``nn.LayerNorm``."""
+    if kind == "batch":
+        return [nn.BatchNorm2d(channels) if image else nn.BatchNorm1d(channels)]
+    if kind == "layer":
+        return [nn.GroupNorm(1, channels) if image else nn.LayerNorm(channels)]
+    return []
+
+
 def _dcgan(config: ArchConfig, crop_to_7: bool, generator_batchnorm: bool):
     channels = config.sample_shape[0]
     w = config.width
@@ -132,12 +160,15 @@ def _dcgan(config: ArchConfig, crop_to_7: bool, generator_batchnorm: bool):
         _upsample(w, channels),
         nn.Tanh(),
     )
+    norm = config.critic_norm
     critic = nn.Sequential(
         _downsample(channels, w),
         nn.LeakyReLU(0.2),
         _downsample(w, 2 * w),
+        *_critic_norm(norm, 2 * w, image=True),
         nn.LeakyReLU(0.2),
         _downsample(2 * w, 4 * w),
+        *_critic_norm(norm, 4 * w, image=True),
         nn.LeakyReLU(0.2),
         nn.Flatten(),
         nn.Linear(4 * 4 * 4 * w, 1),
@@ -145,10 +176,13 @@ def _dcgan(config: ArchConfig, crop_to_7: bool, generator_batchnorm: bool):
     return generator, critic
 
 
-def _mlp(n_in: int, n_out: int, width: int, depth: int) -> nn.Sequential:
+def _mlp(n_in: int, n_out: int, width: int, depth: int, norm: str = "none") -> nn.Sequential:
     layers: list[nn.Module] = []
     for i in range(depth):
-        layers += [nn.Linear(n_in if i == 0 else width, width), nn.ReLU()]
+        layers.append(nn.Linear(n_in if i == 0 else width, width))
+        if i > 0:
+            layers += _critic_norm(norm, width, image=False)
+        layers.append(nn.ReLU())
     layers.append(nn.Linear(width, n_out))
     return nn.Sequential(*layers)
 
@@ -157,7 +191,7 @@ def _build_mlp(config: ArchConfig):
     (dim,) = config.sample_shape
     return (
         _mlp(config.latent_dim, dim, config.width, config.depth),
-        _mlp(dim, 1, config.width, config.depth),
+        _mlp(dim, 1, config.width, config.depth, config.critic_norm),
     )
 
 
@@ -174,6 +208,7 @@ register_architecture(
         default_latent_dim=128,  # 128-d Gaussian noise in gan_mnist.py
         accepts=_image_shape({1, 3}, 28),
         description="WGAN-GP paper's MNIST conv nets, 28x28",
+        critic_norms=CRITIC_NORMS,
     ),
 )
 register_architecture(
@@ -185,6 +220,7 @@ register_architecture(
         default_latent_dim=128,
         accepts=_image_shape({1, 3}, 32),
         description="WGAN-GP paper's CIFAR-10 DCGAN, 32x32",
+        critic_norms=CRITIC_NORMS,
     ),
 )
 register_architecture(
@@ -196,5 +232,6 @@ register_architecture(
         default_latent_dim=2,
         accepts=lambda shape: len(shape) == 1,
         description="ReLU MLP for flat samples such as toy 2-D points",
+        critic_norms=CRITIC_NORMS,
     ),
 )

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from gans.data import Dataset, load_dataset
 from gans.hyperparameters import ConfigError
-from gans.models import ARCHITECTURES, build_models
+from gans.models import ARCHITECTURES, CRITIC_NORMS, build_models
 from gans.speedups import prepare
 from gans.storage import save_atomically
 from gans.strategies import STRATEGIES, StrategyError, make_strategy
@@ -59,6 +59,7 @@ def curve_row(values: dict[str, torch.Tensor], names: tuple[str, ...]) -> torch.
 CHECKPOINT_FORMAT = 3  # 3: records the speedups, whose optimizer states differ in layout
 RUNNING, DONE, DIVERGED = "running", "done", "diverged"
 _NO_AUTOCAST = nullcontext()
+JOINT_CALL, SEPARATE_CALLS = "one call on real and fake", "separate calls on real and fake"
 PRECISIONS = ("fp32", "bf16")
 
 
@@ -73,6 +74,8 @@ class TrainConfig:
     width: int | None = None  # None: the architecture's paper default (64 for dcgan28)
     latent_dim: int | None = None  # None: the architecture's paper default (128 for dcgan28)
     depth: int = 3  # MLP hidden layers (gan_toy.py uses 3)
+    # "none" (the papers' critics for these losses), "batch" or "layer": see gans.models
+    critic_norm: str = "none"
     batch_size: int = 50  # BATCH_SIZE in gan_mnist.py
     gen_iters: int = 200_000  # ITERS in gan_mnist.py
     seed: int = 0
@@ -118,12 +121,17 @@ class TrainConfig:
         limit = self.divergence_limit
         if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not limit > 0:
             raise ConfigError(f"divergence_limit must be a number > 0, got {limit!r}")
+        offered = ARCHITECTURES.get(self.arch).critic_norms
+        if self.critic_norm not in CRITIC_NORMS or self.critic_norm not in offered:
+            raise ConfigError(
+                f"critic_norm must be one of {', '.join(offered)} for arch {self.arch}, "
+                f"got {self.critic_norm!r}"
+            )
         if self.precision not in PRECISIONS:
             raise ConfigError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
         STRATEGIES.get(self.strategy)
-        ARCHITECTURES.get(self.arch)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -181,7 +189,7 @@ class Trainer:
         # this project's CPU it made the dcgan28 steps 5-12% faster (docs/performance.md).
         self.data = data.to(self.device, memory_format=torch.channels_last)
         arch_config = ARCHITECTURES.get(config.arch).config(
-            self.data.sample_shape, config.width, config.latent_dim, config.depth
+            self.data.sample_shape, config.width, config.latent_dim, config.depth, config.critic_norm
         )
         self.latent_dim = arch_config.latent_dim
         with torch.random.fork_rng(devices=[]):
@@ -217,9 +225,15 @@ class Trainer:
         self.layer_columns = tuple(
             f"{LAYER_GRAD_NORM}{i + 1}" for i in range(len(self._layer_weights))
         )
-        self._generator_batchnorm = any(
-            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.generator.modules()
+        self._generator_batchnorm, critic_batchnorm = (
+            any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+            for net in (self.generator, self.critic)
         )
+        # How the critic scores real and generated batches (a run records it): in one call on
+        # both, which costs one call and equals two when no layer mixes the samples of a batch;
+        # with batch norm in the critic, in two calls, one per batch, as the papers' code does
+        # (one call would normalize real and generated samples with shared statistics).
+        self.critic_calls = SEPARATE_CALLS if critic_batchnorm else JOINT_CALL
         self.opt_g = self.hparams.make_optimizer(self.generator_params.optimized)
         self.opt_c = self.hparams.make_optimizer(self.critic_params.optimized)
         self.schedulers = (
@@ -275,10 +289,11 @@ class Trainer:
         """Returns: the critic loss, the loss plus the penalty (what is minimised), the penalty and
         the gradient norm where the penalty looked (NaN without a penalty)."""
         with self._mixed_precision():
-            # One critic call on real and fake together: the critics have no batch norm, so this
-            # equals two calls and costs one.
-            scores = self._scores(torch.cat([real, fake])).float()
-            real_scores, fake_scores = scores.split(len(real))
+            if self.critic_calls == JOINT_CALL:
+                scores = self._scores(torch.cat([real, fake])).float()
+                real_scores, fake_scores = scores.split(len(real))
+            else:
+                real_scores, fake_scores = self._scores(real).float(), self._scores(fake).float()
             loss = self.strategy.loss.critic_loss(real_scores, fake_scores)
             if self.strategy.penalty is None:
                 return loss, loss, self._nan, self._nan

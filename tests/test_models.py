@@ -4,6 +4,8 @@ from torch import nn
 
 from gans.models import ARCHITECTURES, ArchConfig, build_models
 
+SHAPES = {"dcgan28": (1, 28, 28), "dcgan32": (3, 32, 32), "mlp": (2,)}
+
 
 @pytest.mark.parametrize(
     ("arch", "shape"),
@@ -20,9 +22,8 @@ def test_generator_makes_data_shaped_samples_and_critic_one_score_each(arch, sha
 
 
 @pytest.mark.parametrize("arch", ["dcgan28", "dcgan32", "mlp"])
-def test_no_critic_uses_batch_norm(arch):
-    shape = {"dcgan28": (1, 28, 28), "dcgan32": (3, 32, 32), "mlp": (2,)}[arch]
-    _, critic = build_models(arch, ARCHITECTURES.get(arch).config(shape))
+def test_no_critic_uses_batch_norm_by_default(arch):
+    _, critic = build_models(arch, ARCHITECTURES.get(arch).config(SHAPES[arch]))
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in critic.modules())
 
 
@@ -67,3 +68,54 @@ def test_architecture_refuses_shapes_it_cannot_model():
         build_models("dcgan32", ArchConfig((1, 28, 28), width=8, latent_dim=8))
     with pytest.raises(ValueError, match="width must be >= 1, got 0"):
         build_models("mlp", ArchConfig((2,), width=0, latent_dim=2))
+
+
+@pytest.mark.parametrize("arch", ["dcgan28", "dcgan32", "mlp"])
+def test_batch_norm_in_the_critic_couples_the_samples_and_layer_norm_does_not(arch):
+    shape = SHAPES[arch]
+    x = torch.randn(6, *shape)
+    scores = {}
+    for norm in ("none", "batch", "layer"):
+        torch.manual_seed(0)
+        _, critic = build_models(arch, ArchConfig(shape, 8, 16, critic_norm=norm))
+        # A sample's score within the batch, and alone with two other samples.
+        scores[norm] = (critic(x)[:2], critic(torch.cat([x[:2], x[4:5]]))[:2])
+    for norm in ("none", "layer"):
+        torch.testing.assert_close(*scores[norm])  # per sample: the penalty's assumption
+    assert not torch.allclose(*scores["batch"], atol=1e-4)
+
+
+def test_batch_norm_statistics_update_in_training_mode_only():
+    _, critic = build_models("dcgan28", ArchConfig((1, 28, 28), 8, 16, critic_norm="batch"))
+    norms = [m for m in critic.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(norms) == 2  # after the second and third convolutions, as DCGAN critics have it
+    before = norms[0].running_mean.clone()
+    critic.eval()
+    critic(torch.randn(4, 1, 28, 28))
+    torch.testing.assert_close(norms[0].running_mean, before)
+    critic.train()
+    critic(torch.randn(4, 1, 28, 28))
+    assert (norms[0].running_mean - before).abs().max() > 1e-3
+    assert norms[0].num_batches_tracked == 1
+
+
+@pytest.mark.parametrize("arch", ["dcgan28", "mlp"])
+def test_layer_norm_normalizes_each_sample_over_all_its_features_like_nn_layernorm(arch):
+    shape = SHAPES[arch]
+    _, critic = build_models(arch, ArchConfig(shape, 8, 16, critic_norm="layer"))
+    kinds = (nn.GroupNorm, nn.LayerNorm)
+    norms = [m for m in critic.modules() if isinstance(m, kinds)]
+    assert len(norms) == 2
+    features = []
+    hook = norms[0].register_forward_hook(lambda m, args, out: features.append((args[0], out)))
+    critic(torch.randn(5, *shape))
+    hook.remove()
+    inputs, out = features[0]
+    # At initialization (scale 1, offset 0) it is nn.LayerNorm over every feature of a sample.
+    reference = nn.LayerNorm(inputs.shape[1:], elementwise_affine=False)(inputs)
+    torch.testing.assert_close(out, reference)
+
+
+def test_an_architecture_refuses_a_critic_norm_it_does_not_offer():
+    with pytest.raises(ValueError, match="offers critic_norm none, batch, layer, not 'group'"):
+        build_models("mlp", ArchConfig((2,), 8, 2, critic_norm="group"))

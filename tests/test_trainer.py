@@ -589,3 +589,25 @@ def test_a_frozen_generator_keeps_its_weights_and_its_evaluation_scores_the_crit
     assert "critic_w1_fraction" not in {row.metric for row in gans.evaluate(moving, 200)}
     with pytest.raises(ConfigError, match="freeze_generator must be true or false, got 'yes'"):
         TrainConfig(freeze_generator="yes")
+
+
+@pytest.mark.parametrize(
+    ("critic_norm", "calls"),
+    [("none", gans.trainer.JOINT_CALL), ("layer", gans.trainer.JOINT_CALL),
+     ("batch", gans.trainer.SEPARATE_CALLS)],
+)
+def test_the_critic_sees_real_and_fake_apart_only_with_batch_norm(critic_norm, calls):
+    t = trainer(image_config(strategy="wgan-gp", critic_norm=critic_norm))
+    assert t.critic_calls == calls
+    batches = []
+    t.critic.register_forward_hook(lambda module, args, out: batches.append(len(out)))
+    real = t.data.batch(8, torch.Generator().manual_seed(1))
+    fake = t._generated(8)
+    loss, *_ = t._critic_objective(real, fake)
+    # The critic loss from the batch(es) it was given, then the penalty's interpolates.
+    assert batches == ([16] if calls == gans.trainer.JOINT_CALL else [8, 8]) + [8]
+    if critic_norm == "batch":  # with shared statistics the loss would be another number
+        t.critic.train()
+        joint = t._scores(torch.cat([real, fake])).split(8)
+        assert not torch.allclose(t.strategy.loss.critic_loss(*joint), loss, atol=1e-5)
+

@@ -266,6 +266,42 @@ BAD_SUITES = {
         'seeds = [0, 0]\n[datasets.8gaussians]\narch = "mlp"\n',
         "seeds lists 0 more than once",
     ),
+    "a sweep range with low > high": (
+        '[datasets.8gaussians]\narch = "mlp"\n[sweep]\nsamples = 3\nseed = 0\n[sweep.fields]\nwidth = { int-uniform = [64, 16] }\n',
+        "[sweep].fields.width: int-uniform has low 64 > high 16",
+    ),
+    "a sweep of a field it cannot draw": (
+        '[datasets.8gaussians]\narch = "mlp"\n[sweep]\nsamples = 3\nseed = 0\n[sweep.fields]\nseed = { choice = [1, 2] }\n',
+        "[sweep].fields: unknown key seed; accepted: batch_size, critic_norm, depth,",
+    ),
+    "a log-uniform range reaching 0": (
+        '[datasets.8gaussians]\narch = "mlp"\n[sweep]\nsamples = 3\nseed = 0\n[sweep.hyperparameters.gan]\nlr = { log-uniform = [0, 1e-3] }\n',
+        "[sweep].hyperparameters.gan.lr: log-uniform needs bounds > 0, got [0, 0.001]",
+    ),
+    "an empty choice": (
+        '[datasets.8gaussians]\narch = "mlp"\n[sweep]\nsamples = 3\nseed = 0\n[sweep.fields]\nwidth = { choice = [] }\n',
+        "[sweep].fields.width: choice needs a non-empty list, got []",
+    ),
+    "an unknown distribution": (
+        '[datasets.8gaussians]\narch = "mlp"\n[sweep]\nsamples = 3\nseed = 0\n[sweep.fields]\nwidth = { normal = [1, 2] }\n',
+        "expected one of log-uniform, uniform, int-uniform, choice with its values",
+    ),
+    "a swept hyperparameter the strategy does not have": (
+        '[datasets.8gaussians]\narch = "mlp"\n[sweep]\nsamples = 3\nseed = 0\n[sweep.hyperparameters.gan]\nclip = { uniform = [0.01, 0.1] }\n',
+        "unknown hyperparameter clip; accepted: optimizer, lr, betas,",
+    ),
+    "a sweep of a strategy the suite does not run": (
+        '[datasets.8gaussians]\narch = "mlp"\n[sweep]\nsamples = 3\nseed = 0\n[sweep.hyperparameters.wgan]\nlr = { uniform = [0.01, 0.1] }\n',
+        "[sweep].hyperparameters: wgan is not among the suite's strategies (gan)",
+    ),
+    "a sweep of no samples": (
+        '[datasets.8gaussians]\narch = "mlp"\n[sweep]\nsamples = 0\nseed = 0\n',
+        "[sweep]: samples must be an integer >= 1, got 0",
+    ),
+    "a critic norm the architecture does not offer": (
+        '[datasets.8gaussians]\narch = "mlp"\ncritic_norm = "group"\n',
+        "critic_norm must be one of none, batch, layer for arch mlp, got 'group'",
+    ),
 }
 
 

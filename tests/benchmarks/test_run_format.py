@@ -9,7 +9,11 @@ float rounding between CPUs and thread counts; a changed computation moves these
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
+
+import gans
 
 from benchmarks.suites import RUN_FORMAT
 from gans import TrainConfig, Trainer
@@ -53,3 +57,18 @@ def test_the_numbers_of_a_config_are_those_pinned_with_this_run_format(name):
     got = [(row["critic_loss"], row["g_loss"]) for row in trainer.curves]
     assert RUN_FORMAT == 5, "RUN_FORMAT changed: pin the values it produces here"
     assert got == [pytest.approx(pair, rel=1e-5, abs=1e-9) for pair in expected]
+
+
+def test_the_run_id_changes_with_the_critic_norm_and_results_without_one_keep_theirs():
+    from benchmarks.suites import EvalPlan, RunSpec
+
+    config = PINNED["toy"][0]
+    ids = {
+        norm: RunSpec("s", dataclasses.replace(config, critic_norm=norm), EvalPlan(10, 10, 10))
+        for norm in gans.CRITIC_NORMS
+    }
+    assert len({spec.run_id for spec in ids.values()}) == 3
+    # The default leaves the hash, so the results of RUN_FORMAT 5 made before the field existed
+    # are found again; the others record it.
+    assert "critic_norm" not in ids["none"].resolved["train"]
+    assert ids["batch"].resolved["train"]["critic_norm"] == "batch"
