@@ -199,7 +199,8 @@ class Sweep:
         lines = [f"{name}: {d.text()}" for name, d in self.fields.items()]
         for strategy, distributions in self.hyperparameters.items():
             lines += [f"{strategy} {name}: {d.text()}" for name, d in distributions.items()]
-        return [f"{self.samples} samples per strategy and dataset, sampler seed {self.seed}"] + lines
+        head = f"{self.samples} samples per strategy and dataset, sampler seed {self.seed}"
+        return [head, *lines]
 
 
 _LATER_FIELDS = {"critic_norm": "none"}

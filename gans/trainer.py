@@ -189,7 +189,11 @@ class Trainer:
         # this project's CPU it made the dcgan28 steps 5-12% faster (docs/performance.md).
         self.data = data.to(self.device, memory_format=torch.channels_last)
         arch_config = ARCHITECTURES.get(config.arch).config(
-            self.data.sample_shape, config.width, config.latent_dim, config.depth, config.critic_norm
+            self.data.sample_shape,
+            config.width,
+            config.latent_dim,
+            config.depth,
+            config.critic_norm,
         )
         self.latent_dim = arch_config.latent_dim
         with torch.random.fork_rng(devices=[]):

@@ -593,8 +593,11 @@ def test_a_frozen_generator_keeps_its_weights_and_its_evaluation_scores_the_crit
 
 @pytest.mark.parametrize(
     ("critic_norm", "calls"),
-    [("none", gans.trainer.JOINT_CALL), ("layer", gans.trainer.JOINT_CALL),
-     ("batch", gans.trainer.SEPARATE_CALLS)],
+    [
+        ("none", gans.trainer.JOINT_CALL),
+        ("layer", gans.trainer.JOINT_CALL),
+        ("batch", gans.trainer.SEPARATE_CALLS),
+    ],
 )
 def test_the_critic_sees_real_and_fake_apart_only_with_batch_norm(critic_norm, calls):
     t = trainer(image_config(strategy="wgan-gp", critic_norm=critic_norm))
@@ -610,4 +613,3 @@ def test_the_critic_sees_real_and_fake_apart_only_with_batch_norm(critic_norm, c
         t.critic.train()
         joint = t._scores(torch.cat([real, fake])).split(8)
         assert not torch.allclose(t.strategy.loss.critic_loss(*joint), loss, atol=1e-5)
-

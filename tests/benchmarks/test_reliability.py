@@ -228,6 +228,7 @@ def test_stale_temporary_files_of_interrupted_writes_are_removed(finished, tmp_p
 # 5, 6, 9, 10: bad input stops the suite before any run, in one line, writing nothing
 
 
+SWEEP = '[datasets.8gaussians]\narch = "mlp"\n[sweep]\nsamples = 3\nseed = 0\n'
 BAD_SUITES = {
     "no class subsets on toy data": (
         '[datasets."8gaussians:3"]\narch = "mlp"\n',
@@ -267,31 +268,31 @@ BAD_SUITES = {
         "seeds lists 0 more than once",
     ),
     "a sweep range with low > high": (
-        '[datasets.8gaussians]\narch = "mlp"\n[sweep]\nsamples = 3\nseed = 0\n[sweep.fields]\nwidth = { int-uniform = [64, 16] }\n',
+        SWEEP + "[sweep.fields]\nwidth = { int-uniform = [64, 16] }\n",
         "[sweep].fields.width: int-uniform has low 64 > high 16",
     ),
     "a sweep of a field it cannot draw": (
-        '[datasets.8gaussians]\narch = "mlp"\n[sweep]\nsamples = 3\nseed = 0\n[sweep.fields]\nseed = { choice = [1, 2] }\n',
+        SWEEP + "[sweep.fields]\nseed = { choice = [1, 2] }\n",
         "[sweep].fields: unknown key seed; accepted: batch_size, critic_norm, depth,",
     ),
     "a log-uniform range reaching 0": (
-        '[datasets.8gaussians]\narch = "mlp"\n[sweep]\nsamples = 3\nseed = 0\n[sweep.hyperparameters.gan]\nlr = { log-uniform = [0, 1e-3] }\n',
+        SWEEP + "[sweep.hyperparameters.gan]\nlr = { log-uniform = [0, 1e-3] }\n",
         "[sweep].hyperparameters.gan.lr: log-uniform needs bounds > 0, got [0, 0.001]",
     ),
     "an empty choice": (
-        '[datasets.8gaussians]\narch = "mlp"\n[sweep]\nsamples = 3\nseed = 0\n[sweep.fields]\nwidth = { choice = [] }\n',
+        SWEEP + "[sweep.fields]\nwidth = { choice = [] }\n",
         "[sweep].fields.width: choice needs a non-empty list, got []",
     ),
     "an unknown distribution": (
-        '[datasets.8gaussians]\narch = "mlp"\n[sweep]\nsamples = 3\nseed = 0\n[sweep.fields]\nwidth = { normal = [1, 2] }\n',
+        SWEEP + "[sweep.fields]\nwidth = { normal = [1, 2] }\n",
         "expected one of log-uniform, uniform, int-uniform, choice with its values",
     ),
     "a swept hyperparameter the strategy does not have": (
-        '[datasets.8gaussians]\narch = "mlp"\n[sweep]\nsamples = 3\nseed = 0\n[sweep.hyperparameters.gan]\nclip = { uniform = [0.01, 0.1] }\n',
+        SWEEP + "[sweep.hyperparameters.gan]\nclip = { uniform = [0.01, 0.1] }\n",
         "unknown hyperparameter clip; accepted: optimizer, lr, betas,",
     ),
     "a sweep of a strategy the suite does not run": (
-        '[datasets.8gaussians]\narch = "mlp"\n[sweep]\nsamples = 3\nseed = 0\n[sweep.hyperparameters.wgan]\nlr = { uniform = [0.01, 0.1] }\n',
+        SWEEP + "[sweep.hyperparameters.wgan]\nlr = { uniform = [0.01, 0.1] }\n",
         "[sweep].hyperparameters: wgan is not among the suite's strategies (gan)",
     ),
     "a sweep of no samples": (

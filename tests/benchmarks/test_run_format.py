@@ -14,7 +14,6 @@ import dataclasses
 import pytest
 
 import gans
-
 from benchmarks.suites import RUN_FORMAT
 from gans import TrainConfig, Trainer
 

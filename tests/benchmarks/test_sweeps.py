@@ -46,9 +46,7 @@ def test_the_same_sampler_seed_draws_the_same_settings_and_another_seed_others()
     assert drawn(sweep_suite()) == drawn(sweep_suite())
     assert drawn(sweep_suite()) != drawn(sweep_suite(seed=4))
     # A sample's values do not depend on how many samples the sweep has.
-    assert drawn(sweep_suite(samples=5)) == [
-        d for d in drawn(sweep_suite(samples=40)) if d[1] < 5
-    ]
+    assert drawn(sweep_suite(samples=5)) == [d for d in drawn(sweep_suite(samples=40)) if d[1] < 5]
 
 
 def test_drawn_values_stay_within_the_declared_bounds_and_cover_them():
