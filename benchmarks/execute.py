@@ -73,7 +73,7 @@ def run_row(spec: RunSpec) -> dict[str, Any]:
         "final_samples": spec.eval.final_samples,
         "extractors": ", ".join(spec.eval.extractors),
         # In a sweep, the sample and its drawn values (a list, e.g. Adam's betas, as JSON).
-        **({SWEEP_SAMPLE: spec.sample} if spec.sample is not None else {}),
+        **({SWEEP_SAMPLE: spec.sample, "sweep": spec.sweep} if spec.sample is not None else {}),
         **{
             f"{SWEPT_PREFIX}{name}": value if np.isscalar(value) else json.dumps(value)
             for name, value in spec.swept

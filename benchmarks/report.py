@@ -26,6 +26,7 @@ import pandas as pd
 from benchmarks import report_answer as answers
 from benchmarks import report_plots as plots
 from benchmarks import report_stats as rs
+from benchmarks import report_sweep as sweeps
 from benchmarks.bootstrap import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE, MIN_SEEDS_FOR_CI
 from benchmarks.provenance import ENVIRONMENT_FILE, environment
 from benchmarks.report_figures import Figure, palette
@@ -225,6 +226,7 @@ def _dataset_context(dataset, runs, curves, evals, floors, suite_dir, colours) -
             "label": "quality threshold: halfway from untrained to real data",
         }
     along_the_way = ds_evals[ds_evals["stage"] != INITIAL] if len(ds_evals) else ds_evals
+    threshold_value = threshold["value"] if threshold else math.nan
     return {
         "name": dataset,
         "answer": answers.answer(ds_runs, values, found, refs, quality, primary),
@@ -235,6 +237,7 @@ def _dataset_context(dataset, runs, curves, evals, floors, suite_dir, colours) -
         "figures": plots.dataset_figures(
             dataset, ds_runs, of(curves), along_the_way, suite_dir, colours, refs, values, threshold
         ),
+        "sweep": sweeps.section(dataset, ds_runs, refs, primary, threshold_value, colours),
     }
 
 
@@ -266,7 +269,11 @@ def environments() -> tuple[jinja2.Environment, jinja2.Environment]:
 
 
 def _figures(context) -> list[Figure]:
-    return context["suite_figures"] + [f for d in context["datasets"] for f in d["figures"]]
+    return context["suite_figures"] + [
+        f
+        for d in context["datasets"]
+        for f in d["figures"] + (d["sweep"]["figures"] if d["sweep"] else [])
+    ]
 
 
 _FIGURE_LINK = re.compile(r"^!\[[^\]]*\]\(([a-z0-9-]+)\.png\)$", re.MULTILINE)

@@ -60,6 +60,7 @@ class RunSpec:
     # (TrainConfig fields, then the strategy's hyperparameters).
     sample: int | None = None
     swept: tuple[tuple[str, Any], ...] = ()
+    sweep: str = ""  # the sweep's samples, sampler seed and distributions, as text
 
     @functools.cached_property  # read many times per run; the spec is frozen
     def run_id(self) -> str:
@@ -122,8 +123,9 @@ class Suite:
         )
         overrides = dict(table.get("hyperparameters", {}).get(strategy, {}))
         fields = {key: table[key] for key in _TRAIN_KEYS if key in table}
-        swept = ()
+        swept, sweep = (), ""
         if sample is not None:
+            sweep = "; ".join(self.sweep.describe())
             drawn, hparams = self.sweep.draw(sample, strategy)
             fields.update(drawn)
             overrides.update(hparams)
@@ -140,7 +142,7 @@ class Suite:
             # rest keep its defaults (batch_size included: 50, gan_mnist.py's).
             **fields,
         )
-        return RunSpec(self.name, train, plan, table.get("seconds"), sample, swept)
+        return RunSpec(self.name, train, plan, table.get("seconds"), sample, swept, sweep)
 
 
 DISTRIBUTIONS = ("log-uniform", "uniform", "int-uniform", "choice")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
+from tiny_suites import run, table
 
-from benchmarks.suites import suite_from_document
+from benchmarks.report import write_report
+from benchmarks.suites import load_suite, suite_from_document
 
 STRATEGIES = ["gan", "wgan", "wgan-gp"]
 
@@ -91,3 +96,36 @@ def test_each_sample_and_seed_is_a_run_of_its_own_and_equal_draws_are_one_run():
         },
     )
     assert sorted(spec.train.width for spec in only_choices.runs()) == [8, 16]
+
+
+def test_a_sweep_runs_as_ordinary_runs_with_its_values_as_columns_and_a_report_section(tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_text(
+        'seeds = [0]\nstrategies = ["gan", "wgan-gp"]\n'
+        "[eval]\nintermediate_samples = 100\nfinal_samples = 200\n"
+        "[sweep]\nsamples = 4\nseed = 1\n"
+        "[sweep.fields]\nwidth = { choice = [8, 16] }\n"
+        "[sweep.hyperparameters.gan]\nlr = { log-uniform = [1e-5, 1e-2] }\n"
+        "[sweep.hyperparameters.wgan-gp]\n"
+        "n_critic = { int-uniform = [1, 2] }\nlr = { uniform = [1e-4, 2e-4] }\n"
+        '[datasets.8gaussians]\narch = "mlp"\ngen_iters = 6\neval_every = 6\nbatch_size = 16\n'
+    )
+    assert run("--suite", path, "--out", tmp_path / "out") == 0
+    write_report(tmp_path / "out" / "sweep", tmp_path / "rep")
+    runs = table(tmp_path / "out" / "sweep", "runs")
+    specs = {spec.run_id: spec for spec in load_suite(path).runs()}
+    assert set(runs["run_id"]) == set(specs) and len(runs) == 8
+    for row in runs.to_dict("records"):
+        spec = specs[row["run_id"]]
+        assert row["sweep_sample"] == spec.sample
+        assert row["swept_width"] == row["width"] == spec.train.width
+        if row["strategy"] == "gan":
+            assert row["swept_lr"] == pytest.approx(dict(spec.swept)["lr"])
+            assert json.loads(row["hparams"])["lr"] == pytest.approx(row["swept_lr"])
+    report = (tmp_path / "rep" / "README.md").read_text()
+    section = report[report.index("### Sweep") :]
+    assert "- gan lr: log-uniform \\[1e-05, 0.01\\]" in section
+    assert re.search(r"\| gan \| 4 \| 0 \| 0 \|", section)
+    assert re.search(r"\| wgan-gp \| 4 \| 0 \| 0 \|", section)
+    for name in ("sweep-8gaussians-values.png", "sweep-8gaussians-outcomes.png"):
+        assert (tmp_path / "rep" / name).stat().st_size > 1000
