@@ -26,7 +26,7 @@ from scipy import stats
 
 import gans
 from benchmarks.bootstrap import bootstrap_ci
-from benchmarks.report_figures import Drawing
+from benchmarks.report_figures import Drawing, styled
 from benchmarks.suites import SuiteError, suite_from_document
 
 SIZES = ("cpu", "paper")
@@ -98,6 +98,23 @@ class Groups:
 Measure = Callable[[dict[str, Tables], str], Groups]
 
 
+def box_figure(name: str, title: str, caption: str, frame: pd.DataFrame, x: str, y: str, hue=None):
+    """A claim's figure: a box per group of ``x`` (and ``hue``) with every value as a point."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    style, context = styled()
+    with style, context:
+        fig, ax = plt.subplots(figsize=(7, 3.6))
+        sns.boxplot(frame, x=x, y=y, hue=hue, ax=ax, fill=False, showfliers=False)
+        # A swarm, not a jittered strip: the same values give the same figure, byte for byte.
+        sns.swarmplot(frame, x=x, y=y, hue=hue, ax=ax, dodge=hue is not None, legend=False)
+        ax.set_xlabel("")
+        if hue is not None:
+            sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))  # beside the data
+    return Drawing(name, title, caption, fig)
+
+
 @dataclass(frozen=True)
 class Claim:
     """A published claim, how to test it, and the decision rule.
@@ -131,11 +148,15 @@ class Claim:
         for experiment in self.experiments:
             document = experiment.document(size)
             seeds = len(document.get("seeds", [0]))
+            runs = f"{seeds} seeds"
+            if "sweep" in document:
+                samples = document["sweep"]["samples"]
+                runs = f"{samples} sampled settings per strategy x {runs}"
             for dataset, table in document["datasets"].items():
                 if self.datasets and dataset not in self.datasets:
                     continue
                 iters = table.get("gen_iters", 10_000)
-                parts.append(f"{dataset}: {iters:,} generator iterations x {seeds} seeds")
+                parts.append(f"{dataset}: {iters:,} generator iterations x {runs}")
         return "; ".join(dict.fromkeys(parts))
 
 

@@ -21,10 +21,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 import gans
-from benchmarks import claims_builtin  # noqa: F401  (registers the built-in claims)
+from benchmarks import claims_builtin, claims_training  # noqa: F401  (register the built-ins)
 from benchmarks.bootstrap import CONFIDENCE
 from benchmarks.claim import (
     CLAIMS,
@@ -34,12 +35,13 @@ from benchmarks.claim import (
     Claim,
     ClaimError,
     Verdict,
+    box_figure,
     correct,
     measure_claim,
 )
 from benchmarks.provenance import ENVIRONMENT_FILE, environment
 from benchmarks.report import ReportError, data_uris, environments, load_tables, write_files
-from benchmarks.report_figures import Drawing, palette
+from benchmarks.report_figures import Drawing
 from benchmarks.report_stats import Table, fmt
 from benchmarks.run import InputError, add_run_options, check_writable, run_suite
 from benchmarks.store import FAILED
@@ -254,20 +256,15 @@ def _outcome(v: Verdict) -> str:
 
 
 def _default_figure(v: Verdict) -> Drawing:
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
     g = v.groups
     frame = pd.DataFrame(
         [{"group": g.higher_label, "value": x} for x in g.higher]
         + [{"group": g.lower_label, "value": x} for x in g.lower]
     )
-    fig, ax = plt.subplots(figsize=(6, 3.4))
-    colours = palette([g.higher_label, g.lower_label])
-    sns.swarmplot(frame, x="group", y="value", hue="group", palette=colours, ax=ax)  # no jitter
-    ax.set_xlabel("")
-    ax.set_ylabel(g.value)
-    return Drawing(v.claim.id, v.claim.id, f"{g.value}, one point per seed.", fig)
+    frame = frame[np.isfinite(frame["value"])]
+    return box_figure(
+        v.claim.id, v.claim.id, f"{g.value}, one point per seed.", frame, "group", "value"
+    )
 
 
 def write_claims_report(verdicts, tables, costs, out: Path, size: str, results: Path, wall_s):

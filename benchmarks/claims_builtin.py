@@ -15,7 +15,15 @@ import pandas as pd
 from scipy import stats
 
 import gans
-from benchmarks.claim import MANN_WHITNEY, Claim, Experiment, Groups, Rule, register_claim
+from benchmarks.claim import (
+    MANN_WHITNEY,
+    Claim,
+    Experiment,
+    Groups,
+    Rule,
+    box_figure,
+    register_claim,
+)
 from benchmarks.report_figures import Drawing, styled
 from gans.metrics import CRITIC_W1_FRACTION, FID, MODES_COVERED, W1
 
@@ -64,32 +72,45 @@ TOY_WGAN_ADAM = Experiment(
 )
 
 
-def _mnist_suite(width, gen_iters, eval_every, samples, lr_factor) -> dict:
+def _mnist_suite(
+    width, gen_iters, eval_every, samples, lr_factor, heldout_every, strategies=ALL, **table
+) -> dict:
+    """mnist-5k (or ``table["dataset"]``, e.g. a size subset) with the dcgan28 nets; further
+    ``table`` keys (critic_norm) go to the dataset's table."""
     # The papers' learning rates, times lr_factor (3 at cpu size, as the quick suite: digits
     # appear within a few hundred iterations; 1 at paper size).
     paper_lr = {"gan": 2e-4, "wgan": 5e-5, "wgan-gp": 1e-4}
+    dataset = table.pop("dataset", "mnist-5k")
     return {
         "seeds": SEEDS,
-        "strategies": ALL,
+        "strategies": strategies,
         "eval": {"intermediate_samples": samples, "final_samples": samples},
         "datasets": {
-            "mnist-5k": {
+            dataset: {
                 "arch": "dcgan28",
                 "width": width,
                 "batch_size": 50,  # gan_mnist.py
                 "gen_iters": gen_iters,
                 "eval_every": eval_every,
-                "hyperparameters": {s: {"lr": lr * lr_factor} for s, lr in paper_lr.items()},
+                # The critic loss on held-out digits (critic-overfits-small-data); the held-out
+                # check draws from its own stream and changes no training number.
+                "heldout_every": heldout_every,
+                "hyperparameters": {
+                    s: {"lr": lr * lr_factor} for s, lr in paper_lr.items() if s in strategies
+                },
+                **table,
             }
         },
     }
 
 
-# cpu: width 16 and 400 iterations, an FID every 25 on 500 samples (16 points per run).
+# cpu: width 16 and 400 iterations, an FID every 25 on 500 samples (16 points per run), the
+# held-out critic loss every 20; paper: gan_mnist.py's width 64 and 200,000 iterations, the
+# held-out loss every 100 as the paper logs it.
+MNIST_CPU = (16, 400, 25, 500, 3, 20)
+MNIST_PAPER = (64, 200_000, 2000, 1000, 1, 100)
 MNIST = Experiment(
-    "mnist-strategies",
-    cpu=_mnist_suite(16, 400, 25, 500, 3),
-    paper=_mnist_suite(64, 200_000, 2000, 1000, 1),
+    "mnist-strategies", cpu=_mnist_suite(*MNIST_CPU), paper=_mnist_suite(*MNIST_PAPER)
 )
 
 
@@ -100,22 +121,6 @@ def _builtin(claim: Claim) -> None:
 def _finished(runs: pd.DataFrame) -> pd.DataFrame:
     """Finished and diverged runs: both are results (failed runs are errors, listed apart)."""
     return runs[runs["status"].isin([gans.DONE, gans.DIVERGED])]
-
-
-def _figure(name: str, title: str, caption: str, frame: pd.DataFrame, x: str, y: str, hue=None):
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    style, context = styled()
-    with style, context:
-        fig, ax = plt.subplots(figsize=(7, 3.6))
-        sns.boxplot(frame, x=x, y=y, hue=hue, ax=ax, fill=False, showfliers=False)
-        # A swarm, not a jittered strip: the same values give the same figure, byte for byte.
-        sns.swarmplot(frame, x=x, y=y, hue=hue, ax=ax, dodge=hue is not None, legend=False)
-        ax.set_xlabel("")
-        if hue is not None:
-            sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))  # beside the data
-    return Drawing(name, title, caption, fig)
 
 
 # --- gan-mode-collapse ---------------------------------------------------------------------
@@ -137,7 +142,7 @@ def _modes(tables, size) -> Groups:
             f"{dataset} {strategy}: modes covered per seed {counts} of {of}; "
             f"final W1 mean {rows[W1].mean():.3g}"
         )
-    figure = _figure(
+    figure = box_figure(
         "gan-mode-collapse",
         "Modes covered at the end of training",
         "Fraction of the mixture's modes covered per seed (a mode counts when it holds at least a "
@@ -201,7 +206,7 @@ def _adam(tables, size) -> Groups:
     frame = pd.DataFrame(
         [{"optimizer": k, "final W1": v} for k, vs in groups.items() for v in vs if v < math.inf]
     )
-    figure = _figure(
+    figure = box_figure(
         "adam-breaks-clipping",
         "Weight-clipped WGAN with Adam and with RMSProp",
         "Final W1 per seed on 8gaussians (lower is better); diverged seeds are not drawn and are "
@@ -279,7 +284,7 @@ def _tracking(tables, size) -> Groups:
         f"({int(g['points'].median())} evaluation points each)"
         for (d, s), g in frame.groupby(["dataset", "strategy"], sort=False)
     )
-    figure = _figure(
+    figure = box_figure(
         "critic-loss-tracks-quality",
         "The critic's estimate against sample quality over training",
         "Spearman's rho per run between minus the critic loss (averaged since the previous "
@@ -515,7 +520,7 @@ def _critic_fit(tables, size) -> Groups:
         f"({int((g['status'] == gans.DIVERGED).sum())} of {len(g)} seeds diverged)"
         for (dataset, config), g in frame.groupby(["dataset", "config"], sort=False)
     )
-    figure = _figure(
+    figure = box_figure(
         "clipping-limits-capacity",
         "How much of W1 each critic captures",
         "Per seed, the critic's estimate E f(real) - E f(fake) divided by its Lipschitz constant "

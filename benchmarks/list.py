@@ -13,7 +13,7 @@ import sys
 import textwrap
 
 import gans
-from benchmarks import claims_builtin  # noqa: F401  (registers the built-in claims)
+from benchmarks import claims_builtin, claims_training  # noqa: F401  (register the built-ins)
 from benchmarks.claim import CLAIMS
 from benchmarks.suites import builtin_suites, load_suite
 from gans import metrics

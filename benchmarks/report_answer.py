@@ -48,39 +48,55 @@ class TimeToQuality:
     median_iters: float
 
 
-def time_to_quality(
+def run_times_to_quality(
     runs: pd.DataFrame, evals: pd.DataFrame, refs: pd.DataFrame, metric: str
-) -> list[TimeToQuality]:
-    """Per strategy: training seconds and generator iterations until ``metric`` first reaches
-    the quality threshold of its evaluation's stage; runs that never do count as never."""
+) -> pd.DataFrame:
+    """One row per finished or diverged run: its strategy, and the training seconds
+    (``seconds``) and generator iterations (``iters``) until ``metric`` first reached the quality
+    threshold of its evaluation's stage; inf for a run that never did (censored at its budget)."""
     sign = rs.direction(metric)
     thresholds = {
         stage: quality_threshold(refs, metric, stage) for stage in ("intermediate", "final")
     }
     counted = runs[runs["status"].isin([gans.DONE, gans.DIVERGED])]
+    rows = []
+    for run in counted[["run_id", "strategy"]].to_dict("records"):
+        mine = evals[(evals["run_id"] == run["run_id"]) & (evals["stage"] != INITIAL)]
+        mine = mine[
+            [
+                rs.column_name(x, e) == metric
+                for x, e in zip(mine["metric"], mine["feature_extractor"])
+            ]
+        ].sort_values("gen_iter")
+        limit = mine["stage"].map(thresholds)
+        good = mine[sign * (mine["value"] - limit) >= 0]
+        first = good.iloc[0] if len(good) else None
+        rows.append(
+            {
+                **run,
+                "seconds": math.inf if first is None else float(first["elapsed_s"]),
+                "iters": math.inf if first is None else float(first["gen_iter"]),
+            }
+        )
+    return pd.DataFrame(rows, columns=["run_id", "strategy", "seconds", "iters"])
+
+
+def time_to_quality(
+    runs: pd.DataFrame, evals: pd.DataFrame, refs: pd.DataFrame, metric: str
+) -> list[TimeToQuality]:
+    """Per strategy: the median training seconds and generator iterations until ``metric`` first
+    reaches the quality threshold (``run_times_to_quality``); runs that never do count as never."""
+    times = run_times_to_quality(runs, evals, refs, metric)
     found = []
-    for strategy in rs.strategy_order(counted):
-        times, iters = [], []
-        for run_id in counted.loc[counted["strategy"] == strategy, "run_id"]:
-            rows = evals[(evals["run_id"] == run_id) & (evals["stage"] != INITIAL)]
-            rows = rows[
-                [
-                    rs.column_name(x, e) == metric
-                    for x, e in zip(rows["metric"], rows["feature_extractor"])
-                ]
-            ].sort_values("gen_iter")
-            limit = rows["stage"].map(thresholds)
-            good = rows[sign * (rows["value"] - limit) >= 0]
-            first = good.iloc[0] if len(good) else None
-            times.append(math.inf if first is None else first["elapsed_s"])
-            iters.append(math.inf if first is None else first["gen_iter"])
+    for strategy in rs.strategy_order(times):
+        mine = times[times["strategy"] == strategy]
         found.append(
             TimeToQuality(
                 strategy,
-                int(np.isfinite(times).sum()),
-                len(times),
-                float(np.median(times)) if times else math.nan,
-                float(np.median(iters)) if iters else math.nan,
+                int(np.isfinite(mine["seconds"]).sum()),
+                len(mine),
+                float(np.median(mine["seconds"])),
+                float(np.median(mine["iters"])),
             )
         )
     return found
