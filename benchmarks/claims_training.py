@@ -151,7 +151,8 @@ def _wall_clock(tables, size) -> Groups:
     gan, gp = (times[times["strategy"] == s] for s in ("gan", "wgan-gp"))
     if len(gan) and len(gp):
         p = _logrank(gp, gan, budgets)
-        notes.append(f"log-rank test (censored at each run's training time): p = {p:.2g}")
+        result = f"p = {p:.2g}" if math.isfinite(p) else "undefined (no run reached it)"
+        notes.append(f"log-rank test (censored at each run's training time): {result}")
     figure = _reached_figure(times, budgets)
     return Groups(
         "wgan-gp",
