@@ -65,7 +65,8 @@ def run_row(spec: RunSpec) -> dict[str, Any]:
             .items()
         },
         # The budget and the evaluation plan, so that the report needs the tables only.
-        "budget_gen_iters": train.gen_iters,
+        "budget_gen_iters": train.gen_iters,  # None in epochs: the row of a trained run has it
+        "budget_epochs": train.epochs,
         "divergence_limit": train.divergence_limit,
         "budget_s": spec.seconds,
         "eval_every": spec.eval.every,
@@ -132,6 +133,8 @@ def execute_run(
                     **spec.resolved,
                     "speedups": trainer.speedups,
                     "critic_calls": trainer.critic_calls,
+                    "gen_iters": trainer.gen_iters,
+                    "critic_batches_per_epoch": trainer.batches_per_epoch,
                 },
             )
             return _train_and_evaluate(
@@ -226,6 +229,7 @@ def _train_and_evaluate(spec, run_dir, trainer, data_root, inception_weights, te
     write_table(run_dir / "evals.parquet", evals)
     row = {
         **run_row(spec),
+        "budget_gen_iters": trainer.gen_iters,
         "status": trainer.status,
         "message": _divergence(trainer) if trainer.status == gans.DIVERGED else "",
         "diverged_at": trainer.diverged_at,

@@ -1,6 +1,11 @@
 """Write a suite's report from its results tables: one self-contained HTML file and a README.md.
 
     python -m benchmarks.report results/quick            # -> reports/quick/index.html, README.md
+    python -m benchmarks.report results/a results/b      # -> reports/a+b/: the suites compared
+
+Several suites' results make one report in which a run is keyed by its suite and strategy
+("wgan-gp (a)"): recipes compared on equal terms, where they share a dataset and an evaluation
+plan. Animated GIFs of each run's sample grids over training are written beside the pages.
 
 The HTML embeds every figure (base64 data URIs) and needs nothing else to open, offline. The
 Markdown holds the same tables, with the figures as PNG files beside it. Numbers are a pure,
@@ -24,6 +29,7 @@ import markupsafe
 import pandas as pd
 
 from benchmarks import report_answer as answers
+from benchmarks import report_images as images
 from benchmarks import report_plots as plots
 from benchmarks import report_stats as rs
 from benchmarks import report_sweep as sweeps
@@ -106,8 +112,15 @@ def parse_args(argv):
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("results", type=Path, help="a suite's results directory, e.g. results/quick")
-    p.add_argument("--out", type=Path, help="report directory (default: reports/<suite>)")
+    p.add_argument(
+        "results",
+        type=Path,
+        nargs="+",
+        help="a suite's results directory, e.g. results/quick; several: one report comparing them",
+    )
+    p.add_argument(
+        "--out", type=Path, help="report directory (default: reports/<suite>, reports/<a>+<b>)"
+    )
     return p.parse_args(argv)
 
 
@@ -144,6 +157,47 @@ def load_tables(suite_dir: Path) -> dict[str, pd.DataFrame]:
     return tables
 
 
+KEYED_TABLES = ("runs", "curves", "evals")  # the tables with run_id and strategy columns
+
+
+def load_results(suite_dirs: list[Path]) -> tuple[dict[str, pd.DataFrame], dict[str, Path]]:
+    """The tables of one suite, or of several combined, and each run's directory by run id.
+
+    Combined, a run's id becomes ``suite/run_id`` (two suites may share a config, hence an id)
+    and its strategy ``strategy (suite)``: every table, figure and test of the report then compares
+    the suites' recipes as it compares strategies. Floors computed twice at the same counts are
+    kept once.
+
+    Raises:
+        ReportError: as ``load_tables``; or two results directories of one suite name.
+    """
+    if len(suite_dirs) == 1:
+        tables = load_tables(suite_dirs[0])
+        return tables, {rid: suite_dirs[0] / rid for rid in tables["runs"]["run_id"]}
+    names = [d.name for d in suite_dirs]
+    if repeated := sorted({n for n in names if names.count(n) > 1}):
+        raise ReportError(f"results of suite {', '.join(repeated)} given twice; give each once")
+    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in (*KEYED_TABLES, "references")}
+    run_dirs = {}
+    for suite_dir in suite_dirs:
+        tables = load_tables(suite_dir)
+        for name in KEYED_TABLES:
+            frame = tables[name].copy()
+            run_ids = frame["run_id"]
+            frame["run_id"] = suite_dir.name + "/" + run_ids.astype(str)
+            frame["strategy"] = frame["strategy"].astype(str) + f" ({suite_dir.name})"
+            parts[name].append(frame)
+            if name == "runs":
+                run_dirs.update({f"{suite_dir.name}/{rid}": suite_dir / rid for rid in run_ids})
+        parts["references"].append(tables["references"])
+    combined = {
+        name: pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
+        for name, frames in parts.items()
+    }
+    combined["references"] = combined["references"].drop_duplicates(ignore_index=True)
+    return combined, run_dirs
+
+
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
@@ -161,9 +215,20 @@ def _environment(suite_dir: Path) -> dict[str, str]:
     }
 
 
-def header(suite_dir: Path, runs: pd.DataFrame, evals: pd.DataFrame) -> list[tuple[str, str]]:
-    """Where the results and the report come from, as (label, value) pairs."""
-    written = dt.datetime.fromtimestamp((suite_dir / "runs.parquet").stat().st_mtime, dt.UTC)
+def header(
+    suite_dirs: list[Path], runs: pd.DataFrame, evals: pd.DataFrame
+) -> list[tuple[str, str]]:
+    """Where the results and the report come from, as (label, value) pairs (the environment of
+    each suite, labelled with its name, when there are several)."""
+    written = max(
+        dt.datetime.fromtimestamp((d / "runs.parquet").stat().st_mtime, dt.UTC) for d in suite_dirs
+    )
+    several = len(suite_dirs) > 1
+    recorded = [
+        (f"{d.name}: {label}" if several else label, value)
+        for d in suite_dirs
+        for label, value in _environment(d).items()
+    ]
     no_time = pd.Series(dtype=float)  # a suite whose runs all failed has no time columns
     total = sum(
         pd.to_numeric(runs.get(c, no_time), errors="coerce").sum() for c in ("train_s", "eval_s")
@@ -171,26 +236,28 @@ def header(suite_dir: Path, runs: pd.DataFrame, evals: pd.DataFrame) -> list[tup
     libraries = sorted(set(evals.get("library", pd.Series(dtype=str)).dropna()))
     counts = runs["status"].value_counts()
     return [
-        ("suite", suite_dir.name),
+        ("suites" if several else "suite", ", ".join(d.name for d in suite_dirs)),
         ("results written", written.strftime("%Y-%m-%d %H:%M UTC")),
         ("report generated", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
-        *_environment(suite_dir).items(),
+        *recorded,
         ("metric libraries (from the results)", ", ".join(libraries) or "—"),
         ("runs", ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))),
         ("total time (train + eval, all runs)", _duration(total)),
     ]
 
 
-def build_context(suite_dir: Path, tables: dict[str, pd.DataFrame]) -> dict:
+def build_context(
+    suite_dirs: list[Path], tables: dict[str, pd.DataFrame], run_dirs: dict[str, Path]
+) -> dict:
     runs, curves, evals = tables["runs"], tables["curves"], tables["evals"]
     colours = palette(rs.strategy_order(runs))
     datasets = [
-        _dataset_context(dataset, runs, curves, evals, tables["references"], suite_dir, colours)
+        _dataset_context(dataset, runs, curves, evals, tables["references"], run_dirs, colours)
         for dataset in dict.fromkeys(runs["dataset"])
     ]
     return {
-        "suite": suite_dir.name,
-        "header": header(suite_dir, runs, evals),
+        "suite": " + ".join(d.name for d in suite_dirs),
+        "header": header(suite_dirs, runs, evals),
         "methods": METHODS,
         "metric_notes": [note for x, note in METRIC_NOTES.items() if _measured(x, runs, evals)],
         "setup": rs.setup_table(runs, evals),
@@ -204,7 +271,7 @@ def _measured(metric: str, runs: pd.DataFrame, evals: pd.DataFrame) -> bool:
     return metric in runs or ("metric" in evals and (evals["metric"] == metric).any())
 
 
-def _dataset_context(dataset, runs, curves, evals, floors, suite_dir, colours) -> dict:
+def _dataset_context(dataset, runs, curves, evals, floors, run_dirs, colours) -> dict:
     def of(frame):
         return frame[frame["dataset"] == dataset] if "dataset" in frame else frame.iloc[:0]
 
@@ -235,8 +302,9 @@ def _dataset_context(dataset, runs, curves, evals, floors, suite_dir, colours) -
         "comparisons": rs.comparison_table(found),
         "too_few": rs.too_few_note(found),
         "figures": plots.dataset_figures(
-            dataset, ds_runs, of(curves), along_the_way, suite_dir, colours, refs, values, threshold
+            dataset, ds_runs, of(curves), along_the_way, run_dirs, colours, refs, values, threshold
         ),
+        "animations": images.progress_animations(dataset, ds_runs, run_dirs, colours),
         "sweep": sweeps.section(dataset, ds_runs, refs, primary, threshold_value, colours),
     }
 
@@ -276,34 +344,38 @@ def _figures(context) -> list[Figure]:
     ]
 
 
-_FIGURE_LINK = re.compile(r"^!\[[^\]]*\]\(([a-z0-9-]+)\.png\)$", re.MULTILINE)
+# The figures (![title](name.png) on a line of their own) and animations ([label](name.gif)).
+_FILE_LINK = re.compile(r"^!\[[^\]]*\]\(([a-z0-9-]+\.png)\)$|\]\(([a-z0-9-]+\.gif)\)", re.MULTILINE)
 
 
-def _earlier_figures(out: Path) -> set[str]:
-    """The figures an earlier report in ``out`` linked from its README.md: the files this report
+def _earlier_files(out: Path) -> set[str]:
+    """The files an earlier report in ``out`` linked from its README.md: those this report
     replaces, so a figure that is no longer drawn (a dataset left the suite) does not linger.
     Other files in ``out`` are never touched."""
     readme = out / "README.md"
-    return (
-        set(_FIGURE_LINK.findall(readme.read_text(encoding="utf-8"))) if readme.exists() else set()
-    )
+    if not readme.exists():
+        return set()
+    return {png or gif for png, gif in _FILE_LINK.findall(readme.read_text(encoding="utf-8"))}
 
 
-def write_report(suite_dir: Path, out: Path) -> None:
-    """Write the report of ``suite_dir`` into ``out``, each file atomically: an interrupted write
-    leaves each file whole, the earlier report's or this one's.
+def write_report(suite_dirs: Path | list[Path], out: Path) -> None:
+    """Write the report of the results in ``suite_dirs`` (one suite's, or several compared) into
+    ``out``, each file atomically: an interrupted write leaves each file whole, the earlier
+    report's or this one's.
 
     Raises:
         ReportError: the tables cannot be read, or ``out`` cannot be written (nothing written).
     """
-    context = build_context(suite_dir, load_tables(suite_dir))
+    suite_dirs = [suite_dirs] if isinstance(suite_dirs, Path) else list(suite_dirs)
+    context = build_context(suite_dirs, *load_results(suite_dirs))
     html_env, md_env = environments()
     uris = data_uris(_figures(context))
     pages = {
         "index.html": html_env.get_template("report.html.j2").render(**context, uris=uris),
         "README.md": md_env.get_template("report.md.j2").render(**context),
     }
-    write_files(out, _figures(context), pages)
+    animations = [a for d in context["datasets"] for a in d["animations"]]
+    write_files(out, _figures(context), pages, animations)
 
 
 def data_uris(figures: list[Figure]) -> dict[str, str]:
@@ -313,9 +385,12 @@ def data_uris(figures: list[Figure]) -> dict[str, str]:
     }
 
 
-def write_files(out: Path, figures: list[Figure], pages: dict[str, str]) -> None:
-    """The figures, then the pages (README.md last: it names the figures of this report), each
-    atomically; the figures an earlier report in ``out`` linked and this one does not are removed.
+def write_files(
+    out: Path, figures: list[Figure], pages: dict[str, str], animations: list = ()
+) -> None:
+    """The figures and animations, then the pages (README.md last: it names the files of this
+    report), each atomically; the files an earlier report in ``out`` linked and this one does not
+    are removed.
 
     Raises:
         ReportError: ``out`` cannot be created.
@@ -324,10 +399,11 @@ def write_files(out: Path, figures: list[Figure], pages: dict[str, str]) -> None
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ReportError(f"--out: cannot write to {out}: {error.strerror}") from None
-    for stale in _earlier_figures(out) - {f.name for f in figures}:
-        (out / f"{stale}.png").unlink(missing_ok=True)
-    for figure in figures:
-        _write(out / f"{figure.name}.png", figure.png)
+    files = {f"{f.name}.png": f.png for f in figures} | {f"{a.name}.gif": a.gif for a in animations}
+    for stale in _earlier_files(out) - set(files):
+        (out / stale).unlink(missing_ok=True)
+    for name, content in files.items():
+        _write(out / name, content)
     for name, page in pages.items():
         _write(out / name, page.encode("utf-8"))
 
@@ -340,10 +416,10 @@ def _write(path: Path, content: bytes) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    suite_dir = args.results.resolve()
-    out = args.out or Path("reports") / suite_dir.resolve().name
+    suite_dirs = [results.resolve() for results in args.results]
+    out = args.out or Path("reports") / "+".join(d.name for d in suite_dirs)
     try:
-        write_report(suite_dir, out)
+        write_report(suite_dirs, out)
     except ReportError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,13 +1,16 @@
-"""The report's image figures: sample grids per strategy and seed, and the toy views (generated
-over real points on the critic's value surface)."""
+"""The report's image figures: sample grids per strategy and seed, their progress as animated
+GIFs, and the toy views (generated over real points on the critic's value surface)."""
 
 from __future__ import annotations
 
+import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from PIL import Image, ImageDraw
 
 import gans
 from benchmarks.report_figures import Drawing, slug
@@ -48,13 +51,15 @@ def _image_grid(title, rows: list[tuple[str, list[tuple[str, Path]]]], colours):
     return fig
 
 
-def sample_grids(dataset: str, runs: pd.DataFrame, suite_dir: Path, colours) -> list[Drawing]:
+def sample_grids(
+    dataset: str, runs: pd.DataFrame, run_dirs: dict[str, Path], colours
+) -> list[Drawing]:
     """Final samples per strategy and seed, and each strategy's progression over evaluations."""
     done = runs[runs["status"] != FAILED]
     finals, strips = [], []
     for strategy in [s for s in colours if s in set(done["strategy"])]:
         rows = done[done["strategy"] == strategy].sort_values("seed")
-        cells = [(f"seed {r.seed}", _sample_files(suite_dir / r.run_id)) for r in rows.itertuples()]
+        cells = [(f"seed {r.seed}", _sample_files(run_dirs[r.run_id])) for r in rows.itertuples()]
         cells = [(label, files) for label, files in cells if files]
         if not cells:
             continue
@@ -82,18 +87,72 @@ def sample_grids(dataset: str, runs: pd.DataFrame, suite_dir: Path, colours) -> 
     ]
 
 
+@dataclass(frozen=True)
+class Animation:
+    """A run's sample grids over training as an animated GIF, written next to the report."""
+
+    name: str  # file name stem: [a-z0-9-] only
+    label: str  # e.g. "wgan-gp, seed 0"
+    frames: int
+    gif: bytes
+
+
+FRAME_MS = 400  # how long each evaluation point is shown
+LABEL_PX = 14  # the strip above each grid that names its generator iteration
+
+
+def progress_gif(files: list[Path]) -> bytes:
+    """The sample grids ``files`` (named by generator iteration) as a looping GIF, one frame per
+    grid, each labelled with its iteration (which also keeps equal grids as separate frames)."""
+    frames = []
+    for path in files:
+        with Image.open(path) as grid:
+            frame = Image.new("RGB", (grid.width, grid.height + LABEL_PX), "white")
+            frame.paste(grid.convert("RGB"), (0, LABEL_PX))
+        ImageDraw.Draw(frame).text((2, 1), f"iter {int(path.stem)}", fill="black")
+        frames.append(frame)
+    buffer = io.BytesIO()
+    frames[0].save(
+        buffer, format="GIF", save_all=True, append_images=frames[1:], duration=FRAME_MS, loop=0
+    )
+    return buffer.getvalue()
+
+
+def progress_animations(
+    dataset: str, runs: pd.DataFrame, run_dirs: dict[str, Path], colours
+) -> list[Animation]:
+    """One GIF per strategy and seed with at least two sample grids (image datasets only)."""
+    done = runs[runs["status"] != FAILED]
+    animations = []
+    for strategy in [s for s in colours if s in set(done["strategy"])]:
+        for r in done[done["strategy"] == strategy].sort_values("seed").itertuples():
+            files = _sample_files(run_dirs[r.run_id])
+            if len(files) >= 2:
+                animations.append(
+                    Animation(
+                        slug(dataset, strategy, f"seed-{r.seed}", "progress"),
+                        f"{strategy}, seed {r.seed}",
+                        len(files),
+                        progress_gif(files),
+                    )
+                )
+    return animations
+
+
 def _load(path: Path) -> dict[str, np.ndarray]:
     with np.load(path) as toy:
         return {key: toy[key] for key in toy.files}
 
 
-def toy_views(dataset: str, runs: pd.DataFrame, suite_dir: Path, colours) -> list[Drawing]:
+def toy_views(
+    dataset: str, runs: pd.DataFrame, run_dirs: dict[str, Path], colours
+) -> list[Drawing]:
     """Generated over real points on the critic's value surface (WGAN-GP paper, Figure 1)."""
     done = runs[runs["status"] == gans.DONE].sort_values(["strategy", "seed", "run_id"])
     toys = {
-        (r.strategy, r.seed): _load(suite_dir / r.run_id / "toy.npz")
+        (r.strategy, r.seed): _load(run_dirs[r.run_id] / "toy.npz")
         for r in done.itertuples()
-        if (suite_dir / r.run_id / "toy.npz").exists()
+        if (run_dirs[r.run_id] / "toy.npz").exists()
     }
     if not toys:
         return []

@@ -404,7 +404,7 @@ def time_per_iteration(runs: pd.DataFrame, colours) -> list[Drawing]:
 
 
 def dataset_figures(
-    dataset, runs, curves, evals, suite_dir: Path, colours, refs, per_seed, threshold
+    dataset, runs, curves, evals, run_dirs: dict[str, Path], colours, refs, per_seed, threshold
 ) -> list[Figure]:
     """Every figure of one dataset, in reading order.
 
@@ -413,7 +413,7 @@ def dataset_figures(
         runs: the dataset's rows of the runs table (sample grids, toy views).
         curves: the dataset's training curves.
         evals: the dataset's evaluations (metric curves).
-        suite_dir: the suite's results directory, holding each run's samples and toy.npz.
+        run_dirs: each run's results directory (holding its samples and toy.npz) by run id.
         colours: strategy -> colour, from ``palette``.
         refs: reference values, columns reference ("real data", "untrained"), stage
             ("intermediate", "final"), metric (with the "_inception" suffix for Inception
@@ -432,8 +432,8 @@ def dataset_figures(
             *final_spread(dataset, per_seed, colours, refs),
             *metric_curves(dataset, evals, colours, refs, threshold),
             *critic_curves(dataset, curves, colours, runs),
-            *images.sample_grids(dataset, runs, suite_dir, colours),
-            *images.toy_views(dataset, runs, suite_dir, colours),
+            *images.sample_grids(dataset, runs, run_dirs, colours),
+            *images.toy_views(dataset, runs, run_dirs, colours),
         ]
         return [d.render() for d in drawings]
 

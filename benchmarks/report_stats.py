@@ -512,6 +512,10 @@ def setup_table(runs: pd.DataFrame, evals: pd.DataFrame) -> Table:
         budget = "—"
         if _present(first.get("budget_s")):
             budget = f"{fmt(first['budget_s'])} s"
+        elif _present(first.get("budget_epochs")):
+            budget = f"{int(first['budget_epochs'])} epochs"
+            if _present(first.get("budget_gen_iters")):
+                budget += f" ({int(first['budget_gen_iters'])} gen iters)"
         elif _present(first.get("budget_gen_iters")):
             budget = f"{int(first['budget_gen_iters'])} gen iters"
         evaluation = "—"
@@ -528,7 +532,7 @@ def setup_table(runs: pd.DataFrame, evals: pd.DataFrame) -> Table:
             hp.get("optimizer"),
             plain(hp.get("lr")),
             ", ".join(map(plain, betas)) if betas else None,
-            plain(hp.get("n_critic")),
+            gans.critic_schedule(hp["n_critic"]).describe() if "n_critic" in hp else None,
             plain(hp.get("penalty_weight")),
             plain(hp.get("clip_value")),
             other,

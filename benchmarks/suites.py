@@ -137,7 +137,11 @@ class Suite:
             hyperparameters=overrides,
             # Without a budget a suite trains 10,000 iterations (TrainConfig's 200,000 are the
             # paper's full run); with a wall-clock budget the iteration count is only a ceiling.
-            gen_iters=table.get("gen_iters", 1_000_000 if "seconds" in table else 10_000),
+            # A budget in epochs leaves gen_iters to the trainer, which converts it exactly.
+            gen_iters=None
+            if "epochs" in table
+            else table.get("gen_iters", 1_000_000 if "seconds" in table else 10_000),
+            epochs=table.get("epochs"),
             # Every other key the table sets (or the sweep draws) goes to TrainConfig as is; the
             # rest keep its defaults (batch_size included: 50, gan_mnist.py's).
             **fields,
@@ -205,7 +209,7 @@ class Sweep:
         return [head, *lines]
 
 
-_LATER_FIELDS = {"critic_norm": "none"}
+_LATER_FIELDS = {"critic_norm": "none", "epochs": None}
 _TRAIN_KEYS = (
     "arch",
     "width",
@@ -223,6 +227,7 @@ _TRAIN_KEYS = (
 _DATASET_KEYS = {
     *_TRAIN_KEYS,
     "gen_iters",
+    "epochs",
     "seconds",
     "eval_every",
     "hyperparameters",
@@ -312,6 +317,13 @@ def _parse(name: str, raw: dict[str, Any], where: str, path: Path | None) -> Sui
             raise SuiteError(f"{where}, [datasets.{dataset}]: arch is required")
         if "seconds" in table and not (_is_number(table["seconds"]) and table["seconds"] > 0):
             raise SuiteError(f"{where}, [datasets.{dataset}]: seconds must be a number > 0")
+        if "epochs" in table and (others := [k for k in ("gen_iters", "seconds") if k in table]):
+            raise SuiteError(
+                f"{where}, [datasets.{dataset}]: epochs and {' and '.join(others)} are both "
+                "budgets; give one"
+            )
+        if "epochs" in table and not (_is_int(table["epochs"]) and table["epochs"] >= 1):
+            raise SuiteError(f"{where}, [datasets.{dataset}]: epochs must be an integer >= 1")
         if "seconds" in table and table.get("lr_decay"):
             raise SuiteError(
                 f"{where}, [datasets.{dataset}]: lr_decay needs a budget in gen_iters, not seconds "

@@ -6,7 +6,16 @@ The public API, used by the ``benchmarks`` application and by plugins, is what t
 from gans.constraints import Constraint, WeightClipping
 from gans.data import DATASETS, Dataset, DatasetUnavailable, load_dataset, register_dataset
 from gans.evaluation import evaluate, evaluate_real
-from gans.hyperparameters import OPTIMIZERS, ConfigError, Hyperparameters, hyperparameter
+from gans.hyperparameters import (
+    OPTIMIZERS,
+    ConfigError,
+    CriticSchedule,
+    Hyperparameters,
+    batches_per_epoch,
+    critic_schedule,
+    epochs_to_gen_iters,
+    hyperparameter,
+)
 from gans.losses import JSLoss, Loss, WassersteinLoss
 from gans.metrics import MetricRow
 from gans.models import (
@@ -57,6 +66,7 @@ __all__ = [
     "Architecture",
     "ConfigError",
     "Constraint",
+    "CriticSchedule",
     "Dataset",
     "DatasetUnavailable",
     "GradientPenalty",
@@ -76,8 +86,11 @@ __all__ = [
     "Trainer",
     "WassersteinLoss",
     "WeightClipping",
+    "batches_per_epoch",
     "build_models",
+    "critic_schedule",
     "default_hyperparameters",
+    "epochs_to_gen_iters",
     "evaluate",
     "evaluate_real",
     "load_dataset",

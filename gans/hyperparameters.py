@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -81,7 +83,9 @@ class Hyperparameters:
     optimizer: str  # "adam" or "rmsprop"; the same optimizer trains generator and critic
     lr: float  # learning rate of both networks
     betas: tuple[float, float] | None = None  # Adam's (beta1, beta2); None for RMSProp
-    n_critic: int = 1  # critic steps per generator step
+    # critic steps per generator step: a number, or a CriticSchedule (made from a schedule's
+    # table, see critic_schedule) that changes it over training
+    n_critic: int | CriticSchedule = 1
     penalty_weight: float | None = None  # weight of the critic penalty; None: no penalty
     clip_value: float | None = None  # bound of the critic's weights; None: no clipping
 
@@ -101,14 +105,10 @@ class Hyperparameters:
                 "two values in [0, 1)",
                 self.betas,
             )
-        _require(
-            isinstance(self.n_critic, int)
-            and not isinstance(self.n_critic, bool)
-            and self.n_critic >= 1,
-            "n_critic",
-            "an integer >= 1",
-            self.n_critic,
-        )
+        if not _count(self.n_critic):
+            schedule = critic_schedule(self.n_critic)
+            # A constant schedule is its number: one setting, one run id.
+            object.__setattr__(self, "n_critic", schedule.constant or schedule)
         if self.penalty_weight is not None:
             _require(
                 _is_number(self.penalty_weight) and self.penalty_weight >= 0,
@@ -143,7 +143,13 @@ class Hyperparameters:
         return dataclasses.replace(self, **overrides)
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain values by field name (a schedule as its table): what run ids hash."""
+        return {**dataclasses.asdict(self), "n_critic": as_plain(self.n_critic)}
+
+    @property
+    def critic_schedule(self) -> CriticSchedule:
+        """n_critic as a schedule, a constant one included."""
+        return critic_schedule(self.n_critic)
 
     def make_optimizer(self, params) -> torch.optim.Optimizer:
         return OPTIMIZERS[self.optimizer](params, self)
@@ -175,3 +181,185 @@ def _is_number(value: Any) -> bool:
 def _require(ok: bool, field: str, accepted: str, value: Any) -> None:
     if not ok:
         raise ConfigError(f"{field} must be {accepted}, got {value!r}")
+
+
+# --- n_critic schedules and epoch budgets ---------------------------------------------------------
+# Critic steps per generator iteration that change over training, and budgets in epochs.
+#
+# ``n_critic`` is a number or one of two schedule forms (docs/suites.md shows them in a suite):
+#
+# - piecewise: ``{unit = "epoch" | "gen_iter", steps = [[0, 5], [40, 1]]}``, n_critic 5 from the
+#   start, 1 from epoch (or generator iteration) 40 on, as popular WGAN-GP MNIST code does;
+# - warm-up/periodic, the original WGAN code's (``main.py``: ``Diters = 100`` while
+#   ``gen_iterations < 25`` or when ``gen_iterations % 500 == 0``, else 5):
+#   ``{base = 5, burst = 100, warmup = 25, every = 500}``.
+#
+# An epoch is one pass of the train split in critic batches: ``ceil(train rows / batch size)``
+# critic steps. Generator iteration g belongs to epoch ``critic steps before g // that``, and a
+# budget of E epochs trains every generator iteration that starts before the critic has taken
+# E epochs' batches.
+
+UNITS = ("epoch", "gen_iter")
+PIECEWISE_KEYS = {"unit", "steps"}
+PERIODIC_KEYS = {"base", "burst", "warmup", "every"}
+EXAMPLES = (
+    "an integer >= 1, {unit = 'epoch', steps = [[0, 5], [40, 1]]} or "
+    "{base = 5, burst = 100, warmup = 25, every = 500}"
+)
+
+
+@dataclass(frozen=True)
+class CriticSchedule:
+    """n_critic over training; ``steps_at`` gives it for one generator iteration. Made by
+    ``critic_schedule`` from a number or a schedule's table."""
+
+    unit: str = "gen_iter"  # what the starts of ``steps`` count
+    steps: tuple[tuple[int, int], ...] = ((0, 1),)  # (start, n_critic), starts ascending from 0
+    burst: int | None = None  # the warm-up/periodic form: n_critic of its burst iterations ...
+    warmup: int = 0  # ... the first ``warmup`` generator iterations ...
+    every: int | None = None  # ... and every ``every``-th one after them
+
+    @property
+    def constant(self) -> int | None:
+        """n_critic when it never changes, else None."""
+        return self.steps[0][1] if len(self.steps) == 1 and self.burst is None else None
+
+    @property
+    def per_epoch(self) -> bool:
+        return self.unit == "epoch"
+
+    def steps_at(self, gen_iter: int, epoch: int = 0) -> int:
+        """Critic steps of generator iteration ``gen_iter`` (from 0), which falls in ``epoch``."""
+        if self.burst is not None and (
+            gen_iter < self.warmup or (self.every is not None and gen_iter % self.every == 0)
+        ):
+            return self.burst
+        at = epoch if self.per_epoch else gen_iter
+        return next(n for start, n in reversed(self.steps) if start <= at)
+
+    def critic_steps(self, gen_iters: int, batches_per_epoch: int = 1) -> int:
+        """Critic steps over the first ``gen_iters`` generator iterations."""
+        if (n := self.constant) is not None:
+            return n * gen_iters
+        done = 0
+        for g in range(gen_iters):
+            done += self.steps_at(g, done // batches_per_epoch)
+        return done
+
+    def describe(self) -> str:
+        """One line for reports, e.g. ``5 until epoch 40, then 1``."""
+        if self.burst is not None:
+            text = f"{self.burst} for the first {self.warmup} generator iterations"
+            if self.every is not None:
+                text += f" and every {self.every}th"
+            return f"{text}, else {self.steps[0][1]}"
+        unit = "epoch" if self.per_epoch else "generator iteration"
+        parts = [str(self.steps[0][1])]
+        parts += [f"{n} from {unit} {start}" for start, n in self.steps[1:]]
+        return ", then ".join(parts)
+
+
+@functools.lru_cache(maxsize=256)
+def epochs_to_gen_iters(epochs: int, batches_per_epoch: int, schedule: CriticSchedule) -> int:
+    """Generator iterations of a budget of ``epochs`` epochs (see the module's docstring)."""
+    batches = epochs * batches_per_epoch
+    if (n := schedule.constant) is not None:
+        return math.ceil(batches / n)
+    gen_iter = done = 0
+    while done < batches:
+        done += schedule.steps_at(gen_iter, done // batches_per_epoch)
+        gen_iter += 1
+    return gen_iter
+
+
+def batches_per_epoch(train_rows: int, batch_size: int) -> int:
+    """Critic batches in one pass of a train split of ``train_rows`` rows."""
+    return math.ceil(train_rows / batch_size)
+
+
+def critic_schedule(value: Any) -> CriticSchedule:
+    """The schedule of an ``n_critic`` value: a number, or a piecewise or warm-up/periodic table
+    (``as_plain`` gives one back in this form).
+
+    Raises:
+        ConfigError: one line saying what is wrong and which forms are accepted.
+    """
+    if isinstance(value, CriticSchedule):
+        return value
+    if _count(value):
+        return CriticSchedule(steps=((0, value),))
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"n_critic must be {EXAMPLES}, got {value!r}")
+    keys = set(value)
+    if keys <= PIECEWISE_KEYS:
+        return _piecewise(value)
+    if keys <= PERIODIC_KEYS:
+        return _periodic(value)
+    unknown = sorted(keys - PIECEWISE_KEYS - PERIODIC_KEYS) or sorted(keys)
+    raise ConfigError(
+        f"n_critic: unknown or mixed key {', '.join(unknown)}; a schedule is "
+        f"{{{', '.join(sorted(PIECEWISE_KEYS))}}} or {{{', '.join(sorted(PERIODIC_KEYS))}}}"
+    )
+
+
+def as_plain(n_critic: int | CriticSchedule) -> int | dict[str, Any]:
+    """``n_critic`` as a number or a JSON-able table (what run ids hash and tables record)."""
+    if isinstance(n_critic, CriticSchedule):
+        if n_critic.burst is not None:
+            return {
+                "base": n_critic.steps[0][1],
+                "burst": n_critic.burst,
+                "warmup": n_critic.warmup,
+                "every": n_critic.every,
+            }
+        return {"unit": n_critic.unit, "steps": [list(s) for s in n_critic.steps]}
+    return n_critic
+
+
+def _piecewise(value: Mapping[str, Any]) -> CriticSchedule:
+    unit = value.get("unit")
+    if unit not in UNITS:
+        raise ConfigError(f"n_critic: unit must be one of {', '.join(UNITS)}, got {unit!r}")
+    steps = value.get("steps")
+    if not (
+        isinstance(steps, (list, tuple))
+        and steps
+        and all(
+            isinstance(s, (list, tuple)) and len(s) == 2 and _whole(s[0]) and _count(s[1])
+            for s in steps
+        )
+    ):
+        raise ConfigError(
+            "n_critic: steps must be [start, n_critic] pairs, starts integers >= 0 and n_critic "
+            f"integers >= 1, e.g. [[0, 5], [40, 1]]; got {steps!r}"
+        )
+    starts = [s[0] for s in steps]
+    if starts[0] != 0 or any(b <= a for a, b in zip(starts, starts[1:])):
+        raise ConfigError(
+            f"n_critic: the starts of steps must begin at 0 and increase, got {starts}"
+        )
+    return CriticSchedule(unit=unit, steps=tuple((int(a), int(n)) for a, n in steps))
+
+
+def _periodic(value: Mapping[str, Any]) -> CriticSchedule:
+    for key, check, accepted in (
+        ("base", _count, "an integer >= 1"),
+        ("burst", _count, "an integer >= 1"),
+        ("warmup", _whole, "an integer >= 0"),
+    ):
+        if not check(value.get(key)):
+            raise ConfigError(f"n_critic: {key} must be {accepted}, got {value.get(key)!r}")
+    every = value.get("every")
+    if every is not None and not _count(every):
+        raise ConfigError(f"n_critic: every must be an integer >= 1 or left out, got {every!r}")
+    return CriticSchedule(
+        steps=((0, value["base"]),), burst=value["burst"], warmup=value["warmup"], every=every
+    )
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _count(value: Any) -> bool:
+    return _whole(value) and value >= 1

@@ -176,6 +176,45 @@ def _dcgan(config: ArchConfig, crop_to_7: bool, generator_batchnorm: bool):
     return generator, critic
 
 
+def _tf_dcgan(config: ArchConfig):
+    """The TensorFlow DCGAN tutorial's MNIST networks (tensorflow.org/tutorials/generative/dcgan),
+    which the TF WGAN with weight clipping trains: batch norm and leaky ReLU (slope 0.3, Keras's
+    default) in the generator, 7 -> 7 -> 14 -> 28 with bias-free transposed convolutions; a
+    two-convolution critic. The tutorial's dropout in the critic is left out: it would draw from
+    the global random stream, which runs do not checkpoint, so resumed runs would differ."""
+    channels, w = config.sample_shape[0], config.width
+
+    def up(c_in: int, c_out: int, stride: int) -> nn.ConvTranspose2d:
+        return nn.ConvTranspose2d(
+            c_in, c_out, 5, stride, padding=2, output_padding=stride - 1, bias=False
+        )
+
+    generator = nn.Sequential(
+        nn.Linear(config.latent_dim, 7 * 7 * 4 * w, bias=False),
+        nn.BatchNorm1d(7 * 7 * 4 * w),
+        nn.LeakyReLU(0.3),
+        nn.Unflatten(1, (4 * w, 7, 7)),
+        up(4 * w, 2 * w, 1),
+        nn.BatchNorm2d(2 * w),
+        nn.LeakyReLU(0.3),
+        up(2 * w, w, 2),
+        nn.BatchNorm2d(w),
+        nn.LeakyReLU(0.3),
+        up(w, channels, 2),
+        nn.Tanh(),
+    )
+    critic = nn.Sequential(
+        _downsample(channels, w),
+        nn.LeakyReLU(0.3),
+        _downsample(w, 2 * w),
+        *_critic_norm(config.critic_norm, 2 * w, image=True),
+        nn.LeakyReLU(0.3),
+        nn.Flatten(),
+        nn.Linear(7 * 7 * 2 * w, 1),
+    )
+    return generator, critic
+
+
 def _mlp(n_in: int, n_out: int, width: int, depth: int, norm: str = "none") -> nn.Sequential:
     layers: list[nn.Module] = []
     for i in range(depth):
@@ -220,6 +259,17 @@ register_architecture(
         default_latent_dim=128,
         accepts=_image_shape({1, 3}, 32),
         description="WGAN-GP paper's CIFAR-10 DCGAN, 32x32",
+        critic_norms=CRITIC_NORMS,
+    ),
+)
+register_architecture(
+    "dcgan28-tf",
+    Architecture(
+        build=_tf_dcgan,
+        default_width=64,  # 256, 128 and 64 generator channels in the tutorial
+        default_latent_dim=100,  # noise_dim = 100 in the tutorial
+        accepts=_image_shape({1, 3}, 28),
+        description="TensorFlow DCGAN tutorial's MNIST nets, batch norm in the generator, 28x28",
         critic_norms=CRITIC_NORMS,
     ),
 )

@@ -21,7 +21,7 @@ from torch.nn.parameter import is_lazy as _is_lazy
 from tqdm.auto import tqdm
 
 from gans.data import Dataset, load_dataset
-from gans.hyperparameters import ConfigError
+from gans.hyperparameters import ConfigError, batches_per_epoch, epochs_to_gen_iters
 from gans.models import ARCHITECTURES, CRITIC_NORMS, build_models
 from gans.speedups import prepare
 from gans.storage import save_atomically
@@ -77,7 +77,10 @@ class TrainConfig:
     # "none" (the papers' critics for these losses), "batch" or "layer": see gans.models
     critic_norm: str = "none"
     batch_size: int = 50  # BATCH_SIZE in gan_mnist.py
-    gen_iters: int = 200_000  # ITERS in gan_mnist.py
+    gen_iters: int | None = 200_000  # ITERS in gan_mnist.py; None with a budget in epochs
+    # The budget in passes of the train split instead (gen_iters=None): the trainer converts it
+    # to generator iterations with the critic schedule (gans.hyperparameters, "epoch budgets").
+    epochs: int | None = None
     seed: int = 0
     hyperparameters: dict[str, Any] = field(default_factory=dict)  # overrides of the strategy's
     lr_decay: bool = False  # linear decay to 0 over gen_iters, as in popular WGAN-GP MNIST code
@@ -100,7 +103,6 @@ class TrainConfig:
     def __post_init__(self):
         for name in (
             "batch_size",
-            "gen_iters",
             "heldout_every",
             "log_every",
             "layer_grads_every",
@@ -109,7 +111,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-        for name in ("width", "latent_dim"):
+        for name in ("width", "latent_dim", "gen_iters", "epochs"):
             value = getattr(self, name)
             if value is not None and (
                 not isinstance(value, int) or isinstance(value, bool) or value < 1
@@ -118,6 +120,11 @@ class TrainConfig:
         for name in ("lr_decay", "freeze_generator"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if (self.gen_iters is None) == (self.epochs is None):
+            raise ConfigError(
+                "give one budget: gen_iters or epochs (with epochs, set gen_iters to None), got "
+                f"gen_iters={self.gen_iters!r} and epochs={self.epochs!r}"
+            )
         limit = self.divergence_limit
         if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not limit > 0:
             raise ConfigError(f"divergence_limit must be a number > 0, got {limit!r}")
@@ -196,6 +203,12 @@ class Trainer:
             config.critic_norm,
         )
         self.latent_dim = arch_config.latent_dim
+        self.critic_schedule = self.hparams.critic_schedule
+        self.batches_per_epoch = batches_per_epoch(len(self.data.train), config.batch_size)
+        # The budget in generator iterations (a budget in epochs converted exactly).
+        self.gen_iters = config.gen_iters or epochs_to_gen_iters(
+            config.epochs, self.batches_per_epoch, self.critic_schedule
+        )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             generator, critic = build_models(config.arch, arch_config)
@@ -276,7 +289,7 @@ class Trainer:
         )
 
     def _lr_factor(self, gen_iter: int) -> float:
-        return 1.0 - gen_iter / self.config.gen_iters
+        return 1.0 - gen_iter / self.gen_iters
 
     def _noise(self, n: int, rng: torch.Generator) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, generator=rng, device=self.device)
@@ -351,15 +364,17 @@ class Trainer:
             return self.generator(self._noise(n, self.rng)).float()
 
     def _critic_steps(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The n_critic critic steps of one generator iteration. Returns: their curve values, one
-        row per step in the order of ``CRITIC_CURVES``, and the per-layer gradient norms of the
-        last step (NaN unless this iteration records them).
+        """The critic steps of one generator iteration, as many as the critic schedule says.
+        Returns: their curve values, one row per step in the order of ``CRITIC_CURVES``, and the
+        per-layer gradient norms of the last step (NaN unless this iteration records them).
 
         The generator does not change during them, so its batches for all of them come from one
         call, which costs less than n_critic calls. Not with batch norm in the generator: its
         statistics would then be those of the larger batch.
         """
-        n, batch = self.hparams.n_critic, self.config.batch_size
+        epoch = self.critic_steps // self.batches_per_epoch
+        n = self.critic_schedule.steps_at(self.gen_iter, epoch)
+        batch = self.config.batch_size
         if n == 1 or self._generator_batchnorm:
             fakes = [None] * n
         else:
@@ -436,11 +451,11 @@ class Trainer:
         return self.strategy.loss.critic_loss(real_scores, fake_scores)
 
     def train(self, until: int | None = None, max_seconds: float | None = None) -> str:
-        """Train up to generator iteration ``until`` (default: ``config.gen_iters``), or until
-        ``max_seconds`` of training time (``elapsed_s``, over every call) have passed.
+        """Train up to generator iteration ``until`` (default: the budget, ``self.gen_iters``), or
+        until ``max_seconds`` of training time (``elapsed_s``, over every call) have passed.
 
         Returns:
-            The status: "done" when ``config.gen_iters`` is reached or the time is up, "diverged"
+            The status: "done" when ``self.gen_iters`` is reached or the time is up, "diverged"
             when a loss or the penalty became non-finite or larger in magnitude than
             ``config.divergence_limit``, otherwise "running". Divergence is seen when the curves
             are copied to the host (every ``log_every`` iterations and at the end of each call,
@@ -452,11 +467,11 @@ class Trainer:
         def out_of_time() -> bool:
             return max_seconds is not None and self.elapsed_s >= max_seconds
 
-        until = self.config.gen_iters if until is None else min(until, self.config.gen_iters)
+        until = self.gen_iters if until is None else min(until, self.gen_iters)
         if self.gen_iter == 0:
             self.check_strategy()
         self._bar = tqdm(
-            total=self.config.gen_iters,
+            total=self.gen_iters,
             initial=self.gen_iter,
             disable=not self._progress,
             desc=f"{self.config.strategy} {self.config.dataset} s{self.config.seed}",
@@ -472,7 +487,7 @@ class Trainer:
                 for scheduler in self.schedulers:
                     scheduler.step()
                 self.gen_iter += 1
-                self.critic_steps += self.hparams.n_critic
+                self.critic_steps += len(critic_rows)
                 # The training clock stops before the held-out check, which is evaluation.
                 self.elapsed_s += time.perf_counter() - start
                 heldout = self._nan
@@ -486,7 +501,7 @@ class Trainer:
                 if self.gen_iter % self.config.log_every == 0 or self.gen_iter == until:
                     self._flush()
             self._flush()  # a divergence among the last rows decides first
-            if self.status == RUNNING and (self.gen_iter >= self.config.gen_iters or out_of_time()):
+            if self.status == RUNNING and (self.gen_iter >= self.gen_iters or out_of_time()):
                 self.status = DONE
         finally:
             self._flush()

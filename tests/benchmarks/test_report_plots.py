@@ -170,7 +170,8 @@ def test_toy_panels_share_the_square_and_count_the_points_outside(tmp_path):
     _toy(tmp_path / "b" / "toy.npz", -2.5, 2.0, inside)
     runs = _runs([("a", "gan", 0, gans.DONE), ("b", "wgan-gp", 0, gans.DONE)])
 
-    (drawing,) = images.toy_views("25gaussians", runs, tmp_path, COLOURS)
+    run_dirs = {rid: tmp_path / rid for rid in runs["run_id"]}
+    (drawing,) = images.toy_views("25gaussians", runs, run_dirs, COLOURS)
 
     panels = [ax for ax in drawing.fig.axes if ax.axison]
     assert len(panels) == 2
