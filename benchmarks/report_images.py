@@ -56,7 +56,7 @@ def sample_grids(
 ) -> list[Drawing]:
     """Final samples per strategy and seed, and each strategy's progression over evaluations."""
     done = runs[runs["status"] != FAILED]
-    finals, strips = [], []
+    finals, strips, strip_colours = [], [], {}
     for strategy in [s for s in colours if s in set(done["strategy"])]:
         rows = done[done["strategy"] == strategy].sort_values("seed")
         cells = [(f"seed {r.seed}", _sample_files(run_dirs[r.run_id])) for r in rows.itertuples()]
@@ -66,9 +66,9 @@ def sample_grids(
         finals.append((strategy, [(label, files[-1]) for label, files in cells]))
         label, files = cells[0]
         strips.append((f"{strategy} {label}", [(f"iter {int(f.stem)}", f) for f in files]))
+        strip_colours[f"{strategy} {label}"] = colours[strategy]
     if not finals:
         return []
-    strip_colours = {name: colours[name.split(" ")[0]] for name, _ in strips}
     wrap = f"at most {SAMPLE_COLUMNS} grids a row, further ones on the next row"
     return [
         Drawing(

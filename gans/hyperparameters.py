@@ -203,8 +203,8 @@ UNITS = ("epoch", "gen_iter")
 PIECEWISE_KEYS = {"unit", "steps"}
 PERIODIC_KEYS = {"base", "burst", "warmup", "every"}
 EXAMPLES = (
-    "an integer >= 1, {unit = 'epoch', steps = [[0, 5], [40, 1]]} or "
-    "{base = 5, burst = 100, warmup = 25, every = 500}"
+    "an integer >= 1, a piecewise schedule {unit = 'epoch', steps = [[0, 5], [40, 1]]} or a "
+    "warm-up/periodic one {base = 5, burst = 100, warmup = 25, every = 500}"
 )
 
 

@@ -4,13 +4,19 @@ from torch import nn
 
 from gans.models import ARCHITECTURES, ArchConfig, build_models
 
-SHAPES = {"dcgan28": (1, 28, 28), "dcgan32": (3, 32, 32), "mlp": (2,)}
+SHAPES = {"dcgan28": (1, 28, 28), "dcgan28-tf": (1, 28, 28), "dcgan32": (3, 32, 32), "mlp": (2,)}
 
 
 @pytest.mark.parametrize(
     ("arch", "shape"),
-    [("dcgan28", (1, 28, 28)), ("dcgan28", (3, 28, 28)), ("dcgan32", (3, 32, 32)), ("mlp", (2,))],
-    ids=["dcgan28-gray", "dcgan28-rgb", "dcgan32", "mlp"],
+    [
+        ("dcgan28", (1, 28, 28)),
+        ("dcgan28", (3, 28, 28)),
+        ("dcgan28-tf", (1, 28, 28)),
+        ("dcgan32", (3, 32, 32)),
+        ("mlp", (2,)),
+    ],
+    ids=["dcgan28-gray", "dcgan28-rgb", "dcgan28-tf", "dcgan32", "mlp"],
 )
 def test_generator_makes_data_shaped_samples_and_critic_one_score_each(arch, shape):
     g, d = build_models(arch, ArchConfig(shape, width=8, latent_dim=16))
@@ -21,7 +27,7 @@ def test_generator_makes_data_shaped_samples_and_critic_one_score_each(arch, sha
         assert x.abs().max() <= 1  # tanh output, the range of the scaled images
 
 
-@pytest.mark.parametrize("arch", ["dcgan28", "dcgan32", "mlp"])
+@pytest.mark.parametrize("arch", list(SHAPES))
 def test_no_critic_uses_batch_norm_by_default(arch):
     _, critic = build_models(arch, ARCHITECTURES.get(arch).config(SHAPES[arch]))
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in critic.modules())
@@ -52,6 +58,30 @@ def test_dcgan28_matches_the_wgan_gp_mnist_networks():
     ) + (4096 + 1)
 
 
+def test_dcgan28_tf_matches_the_tensorflow_dcgan_tutorial_networks():
+    g, d = build_models("dcgan28-tf", ARCHITECTURES.get("dcgan28-tf").config((1, 28, 28)))
+    assert g[0].in_features == 100  # the tutorial's noise_dim
+    assert [type(m) for m in g][:3] == [nn.Linear, nn.BatchNorm1d, nn.LeakyReLU]
+    deconvs = [m for m in g.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert [(c.in_channels, c.out_channels, c.stride, c.bias) for c in deconvs] == [
+        (256, 128, (1, 1), None),
+        (128, 64, (2, 2), None),
+        (64, 1, (2, 2), None),
+    ]
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in g) == 2  # batch norm in the generator
+    assert [m.negative_slope for m in g.modules() if isinstance(m, nn.LeakyReLU)] == [0.3] * 3
+    convs = [m for m in d.modules() if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.stride) for c in convs] == [
+        (1, 64, (2, 2)),
+        (64, 128, (2, 2)),
+    ]
+    assert isinstance(d[-1], nn.Linear) and d[-1].in_features == 7 * 7 * 128  # a linear output
+    # The tutorial's generator: 2,330,944 parameters with Keras's batch-norm moving statistics
+    # (which torch keeps as buffers, not parameters): 1,254,400 + 819,200 + 204,800 + 1,600
+    # weights and 2 x (12,544 + 128 + 64) batch-norm scales and offsets.
+    assert sum(p.numel() for p in g.parameters()) == 2_305_472
+
+
 @pytest.mark.parametrize("depth", [1, 3, 12])
 def test_mlp_width_and_depth(depth):
     g, d = build_models("mlp", ArchConfig((2,), width=32, latent_dim=2, depth=depth))
@@ -70,7 +100,7 @@ def test_architecture_refuses_shapes_it_cannot_model():
         build_models("mlp", ArchConfig((2,), width=0, latent_dim=2))
 
 
-@pytest.mark.parametrize("arch", ["dcgan28", "dcgan32", "mlp"])
+@pytest.mark.parametrize("arch", list(SHAPES))
 def test_batch_norm_in_the_critic_couples_the_samples_and_layer_norm_does_not(arch):
     shape = SHAPES[arch]
     x = torch.randn(6, *shape)

@@ -245,7 +245,30 @@ BAD_SUITES = {
     "n_critic a boolean": (
         '[datasets.8gaussians]\narch = "mlp"\n[datasets.8gaussians.hyperparameters.gan]\n'
         "n_critic = true\n",
-        "n_critic must be an integer >= 1, got True",
+        "n_critic must be an integer >= 1, a piecewise schedule",
+    ),
+    "an n_critic schedule with unsorted starts": (
+        '[datasets.8gaussians]\narch = "mlp"\n[datasets.8gaussians.hyperparameters.gan]\n'
+        'n_critic = { unit = "epoch", steps = [[0, 5], [40, 1], [20, 2]] }\n',
+        "n_critic: the starts of steps must begin at 0 and increase, got [0, 40, 20]",
+    ),
+    "an n_critic schedule in an unknown unit": (
+        '[datasets.8gaussians]\narch = "mlp"\n[datasets.8gaussians.hyperparameters.gan]\n'
+        'n_critic = { unit = "hour", steps = [[0, 5]] }\n',
+        "n_critic: unit must be one of epoch, gen_iter, got 'hour'",
+    ),
+    "a negative n_critic in a schedule": (
+        '[datasets.8gaussians]\narch = "mlp"\n[datasets.8gaussians.hyperparameters.gan]\n'
+        'n_critic = { unit = "gen_iter", steps = [[0, 5], [100, -1]] }\n',
+        "n_critic: steps must be [start, n_critic] pairs",
+    ),
+    "two budgets, epochs and gen_iters": (
+        '[datasets.8gaussians]\narch = "mlp"\nepochs = 2\ngen_iters = 100\n',
+        "[datasets.8gaussians]: epochs and gen_iters are both budgets; give one",
+    ),
+    "epochs not a whole number": (
+        '[datasets.8gaussians]\narch = "mlp"\nepochs = 2.5\n',
+        "[datasets.8gaussians]: epochs must be an integer >= 1",
     ),
     "lr_decay a string": (
         '[datasets.8gaussians]\narch = "mlp"\nlr_decay = "yes"\n',

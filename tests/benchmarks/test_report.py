@@ -7,12 +7,14 @@ import base64
 import html.parser
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 from chromium import assert_renders, needs_chromium
+from PIL import Image
 
 from benchmarks import report
 from benchmarks import run as run_module
@@ -233,15 +235,55 @@ def test_a_new_report_removes_the_figures_of_the_earlier_one_and_nothing_else(
     # An earlier report of a suite that had a dataset this one lacks.
     (out / "README.md").write_text(
         "![old: toy](swissroll-toy.png)\n![spread](mnist-5k-final-per-seed.png)\n"
+        "Sample grids over training: [gan, seed 7](mnist-5k-gan-seed-7-progress.gif)\n"
     )
     (out / "swissroll-toy.png").write_bytes(b"stale")
+    (out / "mnist-5k-gan-seed-7-progress.gif").write_bytes(b"stale")
 
     assert report.main([str(suite_dir), "--out", str(out)]) == 0
 
     assert not (out / "swissroll-toy.png").exists()
+    assert not (out / "mnist-5k-gan-seed-7-progress.gif").exists()
     assert {name: (out / name).read_bytes() for name in kept} == kept
     figures = {p.name for p in out.glob("*.png")} - set(kept)
     assert figures == {p.name for p in report_dir.glob("*.png")}
+
+
+def test_each_image_run_has_a_linked_gif_with_one_frame_per_evaluation_point(
+    suite_dir, report_dir, runs
+):
+    readme = (report_dir / "README.md").read_text()
+    evals = pd.read_parquet(suite_dir / "evals.parquet")
+    image_runs = runs[(runs["dataset"] == "mnist-5k") & (runs["status"] == "done")]
+    assert len(image_runs) == 4  # gan and wgan-gp, two seeds each
+    for run in image_runs.itertuples():
+        name = f"mnist-5k-{run.strategy}-seed-{run.seed}-progress.gif"
+        assert f"[{run.strategy}, seed {run.seed}]({name})" in readme
+        points = evals[evals["run_id"] == run.run_id]["gen_iter"].nunique()
+        assert points == 3  # iterations 0, 2 and 4
+        with Image.open(report_dir / name) as gif:
+            assert (gif.format, gif.n_frames, gif.info["loop"]) == ("GIF", points, 0)
+
+
+def test_several_suites_make_one_report_keyed_by_suite_and_strategy(suite_dir, tmp_path):
+    # The same results twice under two suite names: equal configs, hence equal run ids.
+    first, second = tmp_path / "recipe-a", tmp_path / "recipe-b"
+    shutil.copytree(suite_dir, first)
+    shutil.copytree(suite_dir, second)
+    out = tmp_path / "compared"
+
+    assert report.main([str(first), str(second), "--out", str(out)]) == 0
+
+    readme = (out / "README.md").read_text()
+    assert "- **suites**: recipe-a, recipe-b" in readme
+    summaries = _summary_tables(readme)
+    for dataset in ("25gaussians", "mnist-5k"):
+        strategies = [row[0] for row in summaries[dataset][1:] if "(" in row[0]]
+        assert {"gan (recipe-a)", "gan (recipe-b)", "wgan-gp (recipe-a)"} <= set(strategies)
+    # Each suite's runs keep their own sample grids.
+    assert (out / "mnist-5k-gan-recipe-a-seed-0-progress.gif").exists()
+    assert (out / "mnist-5k-gan-recipe-b-seed-0-progress.gif").exists()
+    assert report.main([str(first), str(first), "--out", str(out)]) == 2
 
 
 def test_header_says_what_the_suite_ran_with(suite_dir, report_dir):
