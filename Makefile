@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: quick test lint plugin-example bench-smoke
+.PHONY: quick test lint plugin-example bench-smoke recipes-smoke
 
 quick: $(INSTALLED)
 	$(PYTHON) -m benchmarks.run --suite quick
@@ -33,6 +33,19 @@ bench-smoke: $(INSTALLED)
 	$(PYTHON) -m pytest -m bench tests/bench --benchmark-disable -q
 	$(PYTHON) -m benchmarks.speed --strategy wgan-gp --width 16 --batch 64 --iters 2 --compare \
 		--repeats 1 --json
+
+# Every recipe suite's offline, CPU-sized table (SUITE=DATASET; tests/benchmarks/test_recipes.py
+# checks that each recipe-*.toml is here), then one report comparing them all.
+RECIPES := recipe-pytorch-wgan-gp=mnist-5k:n=1000 recipe-tf2-wgan-gp=mnist-5k \
+	recipe-tf-wgan-clip=mnist-5k recipe-wgan-tutorial-7=mnist-5k:7 \
+	recipe-wgan-tutorial-7-gp=mnist-5k:7 recipe-wgan-original=mnist-5k
+recipes-smoke: $(INSTALLED)
+	for recipe in $(RECIPES); do \
+		$(PYTHON) -m benchmarks.run --suite $${recipe%%=*} --datasets $${recipe#*=} \
+			--out results/recipes --no-report || exit 1; \
+	done
+	$(PYTHON) -m benchmarks.report $(foreach r,$(RECIPES),results/recipes/$(firstword $(subst =, ,$(r)))) \
+		--out results/recipes/report
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check gans benchmarks tests examples
