@@ -107,7 +107,7 @@ class Hyperparameters:
             )
         if not _count(self.n_critic):
             schedule = critic_schedule(self.n_critic)
-            # A constant schedule is its number: one setting, one run id.
+            # A constant schedule is its number, as the trainer and the report treat it.
             object.__setattr__(self, "n_critic", schedule.constant or schedule)
         if self.penalty_weight is not None:
             _require(

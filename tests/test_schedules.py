@@ -91,7 +91,7 @@ def test_a_schedule_is_part_of_the_hyperparameters_and_a_constant_one_is_its_num
     )
     assert hp.n_critic.describe() == "5, then 1 from epoch 40"
     constant = gans.make_strategy("wgan", {"n_critic": {"unit": "epoch", "steps": [[0, 5]]}})
-    assert constant.hparams.n_critic == 5  # the same setting, the same run id as n_critic = 5
+    assert constant.hparams.n_critic == 5  # the same setting as n_critic = 5
 
 
 @pytest.mark.parametrize(

@@ -71,3 +71,25 @@ def test_the_run_id_changes_with_the_critic_norm_and_results_without_one_keep_th
     # are found again; the others record it.
     assert "critic_norm" not in ids["none"].resolved["train"]
     assert ids["batch"].resolved["train"]["critic_norm"] == "batch"
+
+
+def test_epochs_and_critic_schedules_change_the_run_id_and_earlier_ids_stay():
+    from benchmarks.suites import EvalPlan, RunSpec
+
+    config = PINNED["toy"][0]
+
+    def run_id(**changes) -> str:
+        return RunSpec("s", dataclasses.replace(config, **changes), EvalPlan(10, 10, 10)).run_id
+
+    # Computed before budgets in epochs and n_critic schedules existed (commit 0731575).
+    assert run_id() == "da8c98d54cd8"
+    assert run_id(hyperparameters={"n_critic": 2}) == "cfe72085e6ba"
+    # Any schedule, or a budget in epochs, is another run.
+    schedules = [
+        {"unit": "epoch", "steps": [[0, 2], [4, 1]]},
+        {"unit": "gen_iter", "steps": [[0, 2], [4, 1]]},
+        {"base": 2, "burst": 10, "warmup": 1, "every": 2},
+    ]
+    ids = {run_id(hyperparameters={"n_critic": s}) for s in schedules}
+    ids |= {run_id(gen_iters=None, epochs=1), run_id(gen_iters=None, epochs=2)}
+    assert len(ids) == 5 and "da8c98d54cd8" not in ids
