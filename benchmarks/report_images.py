@@ -93,7 +93,6 @@ class Animation:
 
     name: str  # file name stem: [a-z0-9-] only
     label: str  # e.g. "wgan-gp, seed 0"
-    frames: int
     gif: bytes
 
 
@@ -132,7 +131,6 @@ def progress_animations(
                     Animation(
                         slug(dataset, strategy, f"seed-{r.seed}", "progress"),
                         f"{strategy}, seed {r.seed}",
-                        len(files),
                         progress_gif(files),
                     )
                 )

@@ -322,8 +322,6 @@ def _parse(name: str, raw: dict[str, Any], where: str, path: Path | None) -> Sui
                 f"{where}, [datasets.{dataset}]: epochs and {' and '.join(others)} are both "
                 "budgets; give one"
             )
-        if "epochs" in table and not (_is_int(table["epochs"]) and table["epochs"] >= 1):
-            raise SuiteError(f"{where}, [datasets.{dataset}]: epochs must be an integer >= 1")
         if "seconds" in table and table.get("lr_decay"):
             raise SuiteError(
                 f"{where}, [datasets.{dataset}]: lr_decay needs a budget in gen_iters, not seconds "

@@ -247,7 +247,7 @@ class CriticSchedule:
         return done
 
     def describe(self) -> str:
-        """One line for reports, e.g. ``5 until epoch 40, then 1``."""
+        """One line for reports, e.g. ``5, then 1 from epoch 40``."""
         if self.burst is not None:
             text = f"{self.burst} for the first {self.warmup} generator iterations"
             if self.every is not None:
@@ -261,7 +261,8 @@ class CriticSchedule:
 
 @functools.lru_cache(maxsize=256)
 def epochs_to_gen_iters(epochs: int, batches_per_epoch: int, schedule: CriticSchedule) -> int:
-    """Generator iterations of a budget of ``epochs`` epochs (see the module's docstring)."""
+    """Generator iterations of a budget of ``epochs`` epochs, as the comment above
+    ``CriticSchedule`` defines them."""
     batches = epochs * batches_per_epoch
     if (n := schedule.constant) is not None:
         return math.ceil(batches / n)

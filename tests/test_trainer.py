@@ -255,7 +255,11 @@ def test_sample_grid_is_written(tmp_path):
             "lsgan",
             r"unknown loss strategy 'lsgan'; registered: (.*, )?gan, (.*, )?wgan, wgan-gp",
         ),
-        ("arch", "resnet", "unknown architecture 'resnet'; registered: dcgan28, dcgan28-tf, dcgan32, mlp"),
+        (
+            "arch",
+            "resnet",
+            "unknown architecture 'resnet'; registered: dcgan28, dcgan28-tf, dcgan32, mlp",
+        ),
         ("batch_size", 0, "batch_size must be an integer >= 1, got 0"),
         ("gen_iters", -5, "gen_iters must be an integer >= 1"),
         ("width", 0, "width must be an integer >= 1 or unset"),
