@@ -218,17 +218,20 @@ def _environment(suite_dir: Path) -> dict[str, str]:
 def header(
     suite_dirs: list[Path], runs: pd.DataFrame, evals: pd.DataFrame
 ) -> list[tuple[str, str]]:
-    """Where the results and the report come from, as (label, value) pairs (the environment of
-    each suite, labelled with its name, when there are several)."""
+    """Where the results and the report come from, as (label, value) pairs. With several suites,
+    what their environments share is one line, and what differs one line per suite."""
     written = max(
         dt.datetime.fromtimestamp((d / "runs.parquet").stat().st_mtime, dt.UTC) for d in suite_dirs
     )
     several = len(suite_dirs) > 1
-    recorded = [
-        (f"{d.name}: {label}" if several else label, value)
-        for d in suite_dirs
-        for label, value in _environment(d).items()
-    ]
+    environments = {d.name: _environment(d) for d in suite_dirs}
+    recorded = []
+    for label in dict.fromkeys(k for env in environments.values() for k in env):
+        values = {name: env.get(label, "—") for name, env in environments.items()}
+        if len(set(values.values())) == 1:
+            recorded.append((label, next(iter(values.values()))))
+        else:
+            recorded += [(f"{name}: {label}", value) for name, value in values.items()]
     no_time = pd.Series(dtype=float)  # a suite whose runs all failed has no time columns
     total = sum(
         pd.to_numeric(runs.get(c, no_time), errors="coerce").sum() for c in ("train_s", "eval_s")
