@@ -116,7 +116,9 @@ class TrainConfig:
             if value is not None and (
                 not isinstance(value, int) or isinstance(value, bool) or value < 1
             ):
-                raise ConfigError(f"{name} must be an integer >= 1 or unset, got {value!r}")
+                # A budget left unset is the one-budget check's to explain.
+                unset = " or unset" if name in ("width", "latent_dim") else ""
+                raise ConfigError(f"{name} must be an integer >= 1{unset}, got {value!r}")
         for name in ("lr_decay", "freeze_generator"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")

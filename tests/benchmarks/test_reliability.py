@@ -268,7 +268,7 @@ BAD_SUITES = {
     ),
     "epochs not a whole number": (
         '[datasets.8gaussians]\narch = "mlp"\nepochs = 2.5\n',
-        "epochs must be an integer >= 1 or unset, got 2.5",
+        "epochs must be an integer >= 1, got 2.5",
     ),
     "lr_decay a string": (
         '[datasets.8gaussians]\narch = "mlp"\nlr_decay = "yes"\n',

@@ -197,7 +197,9 @@ def test_sample_grids_wrap_seeds_onto_rows_of_large_cells(tmp_path):
             Image.fromarray(pixels).save(samples / f"{step:07d}.png")
         rows.append((f"gan-{seed}", "gan", seed, gans.DONE))
 
-    finals, progression = images.sample_grids("mnist", _runs(rows), tmp_path, COLOURS)
+    runs = _runs(rows)
+    run_dirs = {rid: tmp_path / rid for rid in runs["run_id"]}
+    finals, progression = images.sample_grids("mnist", runs, run_dirs, COLOURS)
 
     shown = [ax for ax in finals.fig.axes if ax.images]
     assert [ax.get_title() for ax in shown] == [f"gan, seed {s}" for s in range(4)]
@@ -217,7 +219,8 @@ def test_dataset_figures_give_the_same_bytes_from_the_same_tables(tmp_path):
     # Per-seed points only (no evaluations to draw curves of): the figure whose point positions
     # once came from seaborn's jitter, drawn from numpy's global generator.
     runs = _runs([("gan-0", "gan", 0, gans.DONE), ("gp-0", "wgan-gp", 0, gans.DONE)])
-    args = ("mnist", runs, pd.DataFrame(), pd.DataFrame(), tmp_path, COLOURS, REFS, _per_seed())
+    run_dirs = {rid: tmp_path / rid for rid in runs["run_id"]}
+    args = ("mnist", runs, pd.DataFrame(), pd.DataFrame(), run_dirs, COLOURS, REFS, _per_seed())
 
     first = plots.dataset_figures(*args, THRESHOLD)
     np.random.seed(1)
