@@ -617,3 +617,27 @@ def test_the_critic_sees_real_and_fake_apart_only_with_batch_norm(critic_norm, c
         t.critic.train()
         joint = t._scores(torch.cat([real, fake])).split(8)
         assert not torch.allclose(t.strategy.loss.critic_loss(*joint), loss, atol=1e-5)
+
+
+def test_resume_mid_way_through_an_epoch_schedule_is_exact(tmp_path):
+    # 256 toy points at batch 64: 4 critic batches an epoch; 2 per iteration in epoch 0 (2
+    # iterations), then 1 (4 iterations an epoch): 2 + 4 = 6 iterations in 2 epochs.
+    data = dataclasses.replace(TOY, train=TOY.train[:256])
+    schedule = {"n_critic": {"unit": "epoch", "steps": [[0, 2], [1, 1]]}}
+    config = toy_config(gen_iters=None, epochs=2, lr_decay=True, hyperparameters=schedule)
+
+    def make():
+        return Trainer(config, data=data, progress=False)
+
+    whole = make()
+    assert whole.gen_iters == 6
+    whole.train()
+    first = make()
+    first.train(until=3)  # the first iteration of epoch 1
+    first.save_checkpoint(tmp_path / "ckpt.pt")
+    resumed = make()
+    resumed.load_checkpoint(tmp_path / "ckpt.pt")
+    assert resumed.train() == DONE
+    assert_same_curves(whole.curves, resumed.curves)
+    assert_same_weights(whole, resumed)
+    assert [row["critic_step"] for row in resumed.curves] == [2, 4, 5, 6, 7, 8]
