@@ -136,11 +136,16 @@ class Dataset:
         Returns:
             ``size`` x ``sample_shape`` tensor on the dataset's device.
         """
+        return getattr(self, split)[self.batch_indices(size, generator, split)]
+
+    def batch_indices(
+        self, size: int, generator: torch.Generator, split: str = "train"
+    ) -> torch.Tensor:
+        """The row indices ``batch`` draws: the same numbers from the same generator state."""
         if split not in SPLITS:
             raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
         rows = getattr(self, split)
-        idx = torch.randint(len(rows), (size,), generator=generator, device=generator.device)
-        return rows[idx]
+        return torch.randint(len(rows), (size,), generator=generator, device=generator.device)
 
 
 Loader = Callable[[Path, bool], Dataset]

@@ -58,7 +58,11 @@ class GatedLeakyReLU(nn.Module):
         # straight into a tensor of x's type: on the CPU, making the boolean x > 0 and then
         # converting it (or selecting with it) cost 4-14 times as much, and a boolean gate would be
         # converted again by every multiplication with it (forward, backward, double backward).
-        gate = torch.gt(x, 0, out=torch.empty_like(x))  # 1 where x > 0, else 0
+        if torch._C._functorch.is_functorch_wrapped_tensor(x):
+            # Stacked runs (torch.func.vmap) have no batching rule for out=: the same values.
+            gate = x.detach().gt(0).to(x.dtype)
+        else:
+            gate = torch.gt(x, 0, out=torch.empty_like(x))  # 1 where x > 0, else 0
         slope = self.negative_slope
         if slope == 0:
             return x * gate
@@ -155,6 +159,14 @@ class FlatParameters:
 
     def check_unchanged(self) -> None:
         _check_unchanged(self.module, [p for p, _, _ in self._views])
+
+    def per_parameter(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """Views of ``flat``, a tensor laid out like ``parameter`` (an optimizer state), one per
+        module parameter with its shape and strides, in the module's order."""
+        return [
+            torch.as_strided(flat, view.size(), view.stride(), view.storage_offset())
+            for _, view, _ in self._views
+        ]
 
     @torch.no_grad()
     def zero_grad(self) -> None:
