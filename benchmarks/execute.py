@@ -4,6 +4,7 @@ last checkpoint; a finished run is skipped."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -82,8 +83,14 @@ def run_row(spec: RunSpec) -> dict[str, Any]:
     }
 
 
-def execute_run(
-    spec: RunSpec,
+def execute_run(spec: RunSpec, suite_dir: Path, **options) -> dict[str, Any]:
+    """Run ``spec`` alone (or resume it, or skip it when done) and return its row for
+    runs.parquet; ``options`` as for ``execute_group``."""
+    return execute_group([spec], suite_dir, **options)[0]
+
+
+def execute_group(
+    specs: list[RunSpec],
     suite_dir: Path,
     *,
     device: str = "cpu",
@@ -96,56 +103,116 @@ def execute_run(
     compile: bool = False,
     deterministic: bool = False,
     speedups: bool = True,
-) -> dict[str, Any]:
-    """Run ``spec`` (or resume it, or skip it when done) and return its row for runs.parquet.
+    stack: bool = False,
+) -> list[dict[str, Any]]:
+    """Run ``specs`` (or resume them, or skip those done) and return their rows for
+    runs.parquet, in order. With ``stack``, runs that differ only in seed (``group_runs``) train
+    together as one batched model (``gans.StackedTrainer``), each with its own run directory,
+    checkpoint, evaluations and row; a group that cannot stack trains its runs one at a time, with
+    one line saying why. Without, they train one at a time.
 
-    An exception inside the run is caught: the row says ``failed`` with the message, the traceback
-    goes to error.log, and the checkpoint stays for the next attempt. Interrupts propagate. The
-    run's lock is held throughout, so a second runner on the same results waits, then finds the
-    run finished. Damaged files are set aside with one line on stderr (``read_done``,
+    An exception inside a run is caught: its row says ``failed`` with the message, the traceback
+    goes to error.log, and the checkpoint stays for the next attempt (stacked, an exception in the
+    batched training fails every run still training with it). Interrupts propagate. The runs'
+    locks are held throughout, so a second runner on the same results waits, then finds the runs
+    finished. Damaged files are set aside with one line on stderr (``read_done``,
     ``_read_checkpoint``), never a traceback.
     """
     for plugin in plugins:  # worker processes and Ray tasks start without them
         gans.load_plugin(plugin)
-    run_dir = suite_dir / spec.run_id
-    with locked(suite_dir, spec.run_id, warn):  # another runner may be training it: wait
-        done = read_done(run_dir, warn)
-        if done is not None:
-            return done
-        if run_dir.exists():
-            remove_stale_temporaries(run_dir)
+    rows: dict[str, dict[str, Any]] = {}
+    with contextlib.ExitStack() as locks:
+        runs = []
+        for spec in specs:  # another runner may be training one: wait
+            locks.enter_context(locked(suite_dir, spec.run_id, warn))
+            run_dir = suite_dir / spec.run_id
+            done = read_done(run_dir, warn)
+            if done is not None:
+                rows[spec.run_id] = done
+                continue
+            if run_dir.exists():
+                remove_stale_temporaries(run_dir)
+            try:
+                trainer = gans.Trainer(
+                    spec.train,
+                    device=device,
+                    data=data,
+                    data_root=data_root,
+                    progress=progress,
+                    progress_position=1,  # under the suite's bar
+                    compile=compile,
+                    deterministic=deterministic,
+                    speedups=speedups,
+                )
+                runs.append(_Run(spec, run_dir, trainer, data_root, inception_weights))
+            except Exception as error:  # one run failing never stops the others
+                rows[spec.run_id] = _failed(spec, run_dir, error)
+        stacked = stack and len(runs) > 1 and _can_stack(runs, compile)
+        for run in list(runs):
+            try:
+                run.start(len(runs) if stacked else 1, tensorboard_dir)
+            except Exception as error:
+                rows[run.spec.run_id] = _failed(run.spec, run.dir, error)
+                runs.remove(run)
         try:
-            trainer = gans.Trainer(
-                spec.train,
-                device=device,
-                data=data,
-                data_root=data_root,
-                progress=progress,
-                progress_position=1,  # under the suite's bar
-                compile=compile,
-                deterministic=deterministic,
-                speedups=speedups,
+            _train(runs, stacked, progress)
+        except Exception as error:
+            for run in runs:
+                if run.trainer.status == gans.RUNNING:
+                    rows[run.spec.run_id] = _failed(run.spec, run.dir, error)
+        for run in runs:
+            if run.spec.run_id not in rows:
+                try:
+                    rows[run.spec.run_id] = run.finish()
+                except Exception as error:
+                    rows[run.spec.run_id] = _failed(run.spec, run.dir, error)
+    return [rows[spec.run_id] for spec in specs]
+
+
+def _can_stack(runs: list[_Run], compile: bool) -> bool:
+    """Whether ``runs`` can train stacked; if not, one line on stderr and in each run's log."""
+    first = runs[0].trainer
+    why = "--compile compiles separate runs only" if compile else gans.stacking_obstacle(first)
+    if why is None:
+        return True
+    message = f"{first.config.strategy} on {first.config.dataset}: runs train separately: {why}"
+    warn(message)
+    for run in runs:
+        _log(run.dir, message)
+    return False
+
+
+def _train(runs: list[_Run], stacked: bool, progress: bool) -> None:
+    """Train ``runs`` to the end in chunks between evaluation points, the runs at the earliest
+    iteration first (stacked: all of them together), so that runs resumed at different points
+    catch up and then train together."""
+    while running := [run for run in runs if run.trainer.status == gans.RUNNING]:
+        at = min(run.trainer.gen_iter for run in running)
+        chunk = [run for run in running if run.trainer.gen_iter == at]
+        if not stacked:
+            chunk = chunk[:1]
+        every, seconds = chunk[0].spec.eval.every, chunk[0].spec.seconds
+        until = (at // every + 1) * every
+        if stacked:
+            group = gans.StackedTrainer(
+                [run.trainer for run in chunk], progress=progress, progress_position=1
             )
-            # What the run trained with, beside what it was asked to train.
-            write_json(
-                run_dir / "config.json",
-                {
-                    **spec.resolved,
-                    "speedups": trainer.speedups,
-                    "critic_calls": trainer.critic_calls,
-                    "gen_iters": trainer.gen_iters,
-                    "critic_batches_per_epoch": trainer.batches_per_epoch,
-                },
-            )
-            return _train_and_evaluate(
-                spec, run_dir, trainer, data_root, inception_weights, tensorboard_dir
-            )
-        except Exception as error:  # one run failing never stops the others
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "error.log").write_text(traceback.format_exc())
-            if not (run_dir / "config.json").exists():  # it failed before training: what was asked
-                write_json(run_dir / "config.json", spec.resolved)
-            return failed_row(spec, error)
+            group.train(until=until, max_seconds=seconds)
+        else:
+            chunk[0].trainer.train(until=until, max_seconds=seconds)
+        for run in chunk:
+            run.checkpoint()
+
+
+def _failed(spec: RunSpec, run_dir: Path, error: Exception) -> dict[str, Any]:
+    """Record ``error`` in the run's directory (error.log, and config.json if missing)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "error.log").write_text(
+        "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    )
+    if not (run_dir / "config.json").exists():  # it failed before training: what was asked
+        write_json(run_dir / "config.json", spec.resolved)
+    return failed_row(spec, error)
 
 
 def warn(message: str) -> None:
@@ -179,75 +246,110 @@ def failed_row(spec: RunSpec, error: BaseException) -> dict[str, Any]:
     return {**run_row(spec), "status": FAILED, "message": message}
 
 
-def _train_and_evaluate(spec, run_dir, trainer, data_root, inception_weights, tensorboard_dir):
-    evaluator = _Evaluator(spec, trainer, data_root, inception_weights)
-    # The last checkpoint stays after the run: it holds the trained generator and critic.
-    state_path = run_dir / "state.pt"
-    state = _read_checkpoint(state_path, trainer.device)
-    if state is not None:
-        trainer.load_state_dict(state["trainer"])
-        evaluator.rows, evaluator.seconds = list(state["evals"]), state["eval_s"]
-        _log(run_dir, f"resumed at generator iteration {trainer.gen_iter}")
-    else:
-        _log(run_dir, f"started on {trainer.device}")
-        # The untrained generator, so curves start at iteration 0 and the final numbers can be read
-        # against where training began. Evaluation draws its own noise: training is unchanged.
-        for stage in (INTERMEDIATE, INITIAL):
-            evaluator.evaluate(stage)
-            _log(run_dir, evaluator.summary())
-        _save_samples(trainer, run_dir)
-    board = _TensorBoard(tensorboard_dir, spec) if tensorboard_dir else None
-    while trainer.status == gans.RUNNING:
-        every = spec.eval.every
-        trainer.train(until=(trainer.gen_iter // every + 1) * every, max_seconds=spec.seconds)
+class _Run:
+    """One run's directory, trainer, evaluations and checkpoint between training chunks."""
+
+    def __init__(self, spec: RunSpec, run_dir: Path, trainer, data_root, inception_weights):
+        self.spec, self.dir, self.trainer = spec, run_dir, trainer
+        self.evaluator = _Evaluator(spec, trainer, data_root, inception_weights)
+        # The last checkpoint stays after the run: it holds the trained generator and critic.
+        self.state_path = run_dir / "state.pt"
+        self.board = None
+
+    def start(self, stack: int, tensorboard_dir: Path | None) -> None:
+        """Record what the run trains with, then resume it from its checkpoint, or evaluate
+        the untrained generator. ``stack``: how many runs train together with it (1: alone)."""
+        trainer, evaluator = self.trainer, self.evaluator
+        self.stack = stack
+        # What the run trained with, beside what it was asked to train.
+        write_json(
+            self.dir / "config.json",
+            {
+                **self.spec.resolved,
+                "speedups": trainer.speedups,
+                "critic_calls": trainer.critic_calls,
+                "gen_iters": trainer.gen_iters,
+                "critic_batches_per_epoch": trainer.batches_per_epoch,
+                "stack": stack,
+            },
+        )
+        state = _read_checkpoint(self.state_path, trainer.device)
+        if state is not None:
+            trainer.load_state_dict(state["trainer"])
+            evaluator.rows, evaluator.seconds = list(state["evals"]), state["eval_s"]
+            _log(self.dir, f"resumed at generator iteration {trainer.gen_iter}")
+        else:
+            _log(self.dir, f"started on {trainer.device}" + _stacked(stack))
+            # The untrained generator, so curves start at iteration 0 and the final numbers can
+            # be read against where training began. Evaluation draws its own noise: training is
+            # unchanged.
+            for stage in (INTERMEDIATE, INITIAL):
+                evaluator.evaluate(stage)
+                _log(self.dir, evaluator.summary())
+            _save_samples(trainer, self.dir)
+        if tensorboard_dir:
+            self.board = _TensorBoard(tensorboard_dir, self.spec)
+
+    def checkpoint(self) -> None:
+        """After a training chunk: evaluate (unless the run ended) and save the checkpoint."""
+        trainer, evaluator = self.trainer, self.evaluator
         if trainer.status == gans.RUNNING:
             evaluator.evaluate(INTERMEDIATE)
-            _save_samples(trainer, run_dir)
-            _log(run_dir, evaluator.summary())
+            _save_samples(trainer, self.dir)
+            _log(self.dir, evaluator.summary())
         state = {
             "trainer": trainer.state_dict(),
             "evals": evaluator.rows,
             "eval_s": evaluator.seconds,
         }
-        gans.save_atomically(state, state_path)
-        if board:
-            board.write(trainer.curves, evaluator.rows)
-    if trainer.status == gans.DONE:
-        evaluator.evaluate(FINAL)
-        _save_samples(trainer, run_dir)
-        if trainer.data.kind == "points":
-            _save_toy_views(trainer, run_dir, spec.eval.final_samples)
-        _log(run_dir, evaluator.summary())
-    if board:
-        board.write(trainer.curves, evaluator.rows)
-        board.close()
-    curves = pd.DataFrame(trainer.curves)
-    curves.insert(0, "run_id", spec.run_id)
-    write_table(run_dir / "curves.parquet", curves)
-    evals = pd.DataFrame(evaluator.rows)
-    evals.insert(0, "run_id", spec.run_id)
-    write_table(run_dir / "evals.parquet", evals)
-    row = {
-        **run_row(spec),
-        "budget_gen_iters": trainer.gen_iters,
-        "status": trainer.status,
-        "message": _divergence(trainer) if trainer.status == gans.DIVERGED else "",
-        "diverged_at": trainer.diverged_at,
-        "gen_iters": trainer.gen_iter,
-        "critic_steps": trainer.critic_steps,
-        "train_s": trainer.elapsed_s,
-        "eval_s": evaluator.seconds,
-        "speedups": ", ".join(trainer.speedups) or "none",
-        "critic_calls": trainer.critic_calls,
-        **evaluator.final_columns(),
-    }
-    write_json(run_dir / DONE_MARKER, row)
-    _log(
-        run_dir,
-        f"{trainer.status} after {trainer.gen_iter} generator iterations, "
-        f"{trainer.elapsed_s:.1f} s training, {evaluator.seconds:.1f} s evaluation",
-    )
-    return row
+        gans.save_atomically(state, self.state_path)
+        if self.board:
+            self.board.write(trainer.curves, evaluator.rows)
+
+    def finish(self) -> dict[str, Any]:
+        """The final evaluation, the run's tables and completion marker. Returns: its row."""
+        spec, run_dir, trainer, evaluator = self.spec, self.dir, self.trainer, self.evaluator
+        if trainer.status == gans.DONE:
+            evaluator.evaluate(FINAL)
+            _save_samples(trainer, run_dir)
+            if trainer.data.kind == "points":
+                _save_toy_views(trainer, run_dir, spec.eval.final_samples)
+            _log(run_dir, evaluator.summary())
+        if self.board:
+            self.board.write(trainer.curves, evaluator.rows)
+            self.board.close()
+        curves = pd.DataFrame(trainer.curves)
+        curves.insert(0, "run_id", spec.run_id)
+        write_table(run_dir / "curves.parquet", curves)
+        evals = pd.DataFrame(evaluator.rows)
+        evals.insert(0, "run_id", spec.run_id)
+        write_table(run_dir / "evals.parquet", evals)
+        row = {
+            **run_row(spec),
+            "budget_gen_iters": trainer.gen_iters,
+            "status": trainer.status,
+            "message": _divergence(trainer) if trainer.status == gans.DIVERGED else "",
+            "diverged_at": trainer.diverged_at,
+            "gen_iters": trainer.gen_iter,
+            "critic_steps": trainer.critic_steps,
+            "train_s": trainer.elapsed_s,
+            "eval_s": evaluator.seconds,
+            "speedups": ", ".join(trainer.speedups) or "none",
+            "critic_calls": trainer.critic_calls,
+            "stack": self.stack,
+            **evaluator.final_columns(),
+        }
+        write_json(run_dir / DONE_MARKER, row)
+        _log(
+            run_dir,
+            f"{trainer.status} after {trainer.gen_iter} generator iterations, "
+            f"{trainer.elapsed_s:.1f} s training, {evaluator.seconds:.1f} s evaluation",
+        )
+        return row
+
+
+def _stacked(stack: int) -> str:
+    return f", stacked with {stack - 1} other run{'s' * (stack > 2)}" if stack > 1 else ""
 
 
 def _divergence(trainer: gans.Trainer) -> str:

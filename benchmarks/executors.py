@@ -1,8 +1,11 @@
-"""Where runs execute: in this process, in worker processes, or as Ray tasks. Every executor calls
-``execute_run`` and hands each finished row to ``on_done``; results land in the same store."""
+"""Where runs execute: in this process, in worker processes, or as Ray tasks, one group of runs at
+a time (a group of runs that differ only in seed trains stacked, ``group_runs``). Every executor
+calls ``execute_group`` and hands each finished row to ``on_done``; results land in the same
+store."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -14,22 +17,56 @@ import threadpoolctl
 import torch
 
 import gans
-from benchmarks.execute import execute_run, failed_row
+from benchmarks.execute import execute_group, failed_row
 from benchmarks.suites import RunSpec
 
 OnDone = Callable[[dict[str, Any]], None]
 
 
+Group = list[RunSpec]
+
+# Stacked runs on the CPU, where measured faster than separate ones (docs/performance.md): the
+# MLP's members share a step whose arithmetic is small next to its per-operation cost; the
+# convolutional nets' is not, and stacking them measured slower.
+CPU_STACKED_ARCHS = ("mlp",)
+GPU_STACK = 16  # members per group on a GPU: small nets leave it idle between kernel launches
+
+
+def auto_stack(device: str, arch: str) -> int:
+    """How many runs ``--stack auto`` trains together for ``arch`` on ``device``."""
+    if torch.device(device).type == "cuda":
+        return GPU_STACK
+    return 8 if arch in CPU_STACKED_ARCHS else 1
+
+
+def group_runs(specs: list[RunSpec], stack: int | None, device: str) -> list[Group]:
+    """``specs`` in groups of runs that differ only in seed, at most ``stack`` runs each (None:
+    ``auto_stack`` per architecture), in the order of their first run. ``stack`` 1: each run
+    alone."""
+    groups: dict[str, list[RunSpec]] = {}
+    for spec in specs:
+        config = {**spec.resolved, "train": {**spec.resolved["train"], "seed": None}}
+        groups.setdefault(json.dumps(config, sort_keys=True, default=list), []).append(spec)
+    result = []
+    for members in groups.values():
+        size = stack or auto_stack(device, members[0].train.arch)
+        result += [members[i : i + size] for i in range(0, len(members), size)]
+    return result
+
+
 def run_in_process(
-    specs: list[RunSpec],
+    groups: list[Group],
     suite_dir: Path,
     options: dict[str, Any],
     datasets: dict[str, gans.Dataset],
     on_done: OnDone,
 ) -> None:
-    """One run after the other, sharing the already loaded datasets; run bars under the suite's."""
-    for spec in specs:
-        on_done(execute_run(spec, suite_dir, data=datasets.get(spec.train.dataset), **options))
+    """One group after the other, sharing the already loaded datasets; run bars under the
+    suite's."""
+    for group in groups:
+        data = datasets.get(group[0].train.dataset)
+        for row in execute_group(group, suite_dir, data=data, **options):
+            on_done(row)
 
 
 _worker_device = "cpu"
@@ -54,12 +91,16 @@ def _init_worker(devices, threads: int) -> None:
     threadpoolctl.threadpool_limits(threads)
 
 
-def _execute_in_worker(spec: RunSpec, suite_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
-    return execute_run(spec, suite_dir, **{**options, "device": _worker_device, "progress": False})
+def _execute_in_worker(
+    group: Group, suite_dir: Path, options: dict[str, Any]
+) -> list[dict[str, Any]]:
+    return execute_group(
+        group, suite_dir, **{**options, "device": _worker_device, "progress": False}
+    )
 
 
 def run_in_workers(
-    specs: list[RunSpec], suite_dir: Path, options: dict[str, Any], workers: int, on_done: OnDone
+    groups: list[Group], suite_dir: Path, options: dict[str, Any], workers: int, on_done: OnDone
 ) -> None:
     """``workers`` processes, each with its own device (one GPU each when several are present)
     and an equal share of the CPU threads, so they do not oversubscribe the cores."""
@@ -74,24 +115,25 @@ def run_in_workers(
         workers, mp_context=context, initializer=_init_worker, initargs=(devices, threads)
     ) as pool:
         futures = {
-            pool.submit(_execute_in_worker, spec, suite_dir, options): spec for spec in specs
+            pool.submit(_execute_in_worker, group, suite_dir, options): group for group in groups
         }
         try:
             for future in as_completed(futures):
-                on_done(_result_or_failure(future.result, futures[future]))
+                for row in _result_or_failure(future.result, futures[future]):
+                    on_done(row)
         except BaseException:  # Ctrl-C: start no queued run; finished ones reach the tables
             pool.shutdown(cancel_futures=True)
             raise
 
 
 def run_on_ray(
-    specs: list[RunSpec],
+    groups: list[Group],
     suite_dir: Path,
     options: dict[str, Any],
     address: str | None,
     on_done: OnDone,
 ) -> None:
-    """Each run a Ray task (one GPU each on GPUs). ``address`` joins a running cluster ("auto"
+    """Each group a Ray task (one GPU each on GPUs). ``address`` joins a running cluster ("auto"
     or HOST:PORT); None starts a local instance for this suite and stops it afterwards."""
     import ray  # the `ray` extra
 
@@ -102,19 +144,20 @@ def run_on_ray(
     pending = {}
     try:
         on_gpu = torch.device(options["device"]).type == "cuda"
-        task = ray.remote(num_cpus=1, num_gpus=1 if on_gpu else 0)(execute_run)
+        task = ray.remote(num_cpus=1, num_gpus=1 if on_gpu else 0)(execute_group)
         pending = {
             task.remote(
-                spec,
+                group,
                 suite_dir,
                 **{**options, "device": "cuda" if on_gpu else "cpu", "progress": False},
-            ): spec
-            for spec in specs
+            ): group
+            for group in groups
         }
         while pending:
             (ready,), _ = ray.wait(list(pending), num_returns=1)
-            spec = pending.pop(ready)
-            on_done(_result_or_failure(lambda ready=ready: ray.get(ready), spec))
+            group = pending.pop(ready)
+            for row in _result_or_failure(lambda ready=ready: ray.get(ready), group):
+                on_done(row)
     finally:
         for ref in pending:  # after an interrupt, nothing keeps running on a shared cluster
             ray.cancel(ref)
@@ -122,9 +165,11 @@ def run_on_ray(
             ray.shutdown()
 
 
-def _result_or_failure(get: Callable[[], dict[str, Any]], spec: RunSpec) -> dict[str, Any]:
-    # A worker that dies (out of memory, killed) raises here instead of returning a failed row.
+def _result_or_failure(
+    get: Callable[[], list[dict[str, Any]]], group: Group
+) -> list[dict[str, Any]]:
+    # A worker that dies (out of memory, killed) raises here instead of returning failed rows.
     try:
         return get()
     except Exception as error:
-        return failed_row(spec, error)
+        return [failed_row(spec, error) for spec in group]

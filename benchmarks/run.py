@@ -27,6 +27,7 @@ import gans
 from benchmarks.execute import reference_rows, warn
 from benchmarks.executors import (
     cpu_cores,
+    group_runs,
     run_in_process,
     run_in_workers,
     run_on_ray,
@@ -104,6 +105,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="local worker processes, or auto: one per GPU, or on the CPU one single-threaded "
         "process per core (measured fastest here: docs/performance.md)",
     )
+    p.add_argument(
+        "--stack",
+        default="auto",
+        help="train up to K runs that differ only in seed as one batched model (1: each run "
+        "alone), or auto: 16 on a GPU; on the CPU 8 for the mlp and 1 for the convolutional "
+        "nets, which measured slower stacked (docs/performance.md)",
+    )
     p.add_argument("--ray-address", help="join a Ray cluster (auto or HOST:PORT)")
     p.add_argument(
         "--plugin",
@@ -128,6 +136,19 @@ def _workers(option: str, device: str, runs: int) -> int:
     if workers < 1:
         raise InputError(f"--workers must be auto or an integer >= 1, got {option!r}")
     return workers
+
+
+def _stack(option: str) -> int | None:
+    """The most runs a group trains together; None for auto (``executors.auto_stack``)."""
+    if option == "auto":
+        return None
+    try:
+        stack = int(option)
+    except ValueError:
+        stack = 0
+    if stack < 1:
+        raise InputError(f"--stack must be auto or an integer >= 1, got {option!r}")
+    return stack
 
 
 def _subset(option: str | None, available: tuple, what: str, convert=str) -> tuple:
@@ -242,7 +263,8 @@ def run_suite(suite: Suite, args: argparse.Namespace) -> int:
             for s in suite_specs
             if s.train.seed in seeds and s.train.strategy in strategies and s.train.dataset in names
         ]
-        workers = _workers(args.workers, device, len(specs))
+        groups = group_runs(specs, _stack(args.stack), device)
+        workers = _workers(args.workers, device, len(groups))
         datasets = _load_datasets(names, args.data_root)
         _preflight(specs, datasets)
         suite_dir = (args.out / suite.name).resolve()
@@ -274,6 +296,7 @@ def run_suite(suite: Suite, args: argparse.Namespace) -> int:
         "speedups": not args.no_speedups,
         "tensorboard_dir": args.tensorboard,
         "plugins": tuple(args.plugin),
+        "stack": True,  # the groups say which runs train together
     }
     rows = []
     bar = tqdm(
@@ -287,11 +310,11 @@ def run_suite(suite: Suite, args: argparse.Namespace) -> int:
 
     try:
         if args.executor == "ray":
-            run_on_ray(specs, suite_dir, options, args.ray_address, on_done)
+            run_on_ray(groups, suite_dir, options, args.ray_address, on_done)
         elif workers > 1:
-            run_in_workers(specs, suite_dir, options, workers, on_done)
+            run_in_workers(groups, suite_dir, options, workers, on_done)
         else:
-            run_in_process(specs, suite_dir, options, datasets, on_done)
+            run_in_process(groups, suite_dir, options, datasets, on_done)
     finally:
         bar.close()
         # The tables hold every finished run of the suite, those of earlier invocations with

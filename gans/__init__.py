@@ -29,6 +29,7 @@ from gans.models import (
 from gans.penalties import GradientPenalty, Penalty, PenaltyOutput
 from gans.plugins import ENTRY_POINT_GROUP, PluginError, load_plugin, register_entry_points
 from gans.registry import Registry, RegistryError
+from gans.stacking import StackedTrainer, StackingError, stacking_obstacle
 from gans.storage import save_atomically, write_atomically
 from gans.strategies import (
     STRATEGIES,
@@ -80,6 +81,8 @@ __all__ = [
     "PluginError",
     "Registry",
     "RegistryError",
+    "StackedTrainer",
+    "StackingError",
     "Strategy",
     "StrategyError",
     "TrainConfig",
@@ -101,5 +104,6 @@ __all__ = [
     "register_entry_points",
     "register_strategy",
     "save_atomically",
+    "stacking_obstacle",
     "write_atomically",
 ]
