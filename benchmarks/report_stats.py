@@ -501,7 +501,7 @@ def setup_table(runs: pd.DataFrame, evals: pd.DataFrame) -> Table:
     table = Table(
         ["dataset", "strategy", "optimizer", "lr", "betas", "n_critic", "penalty weight"]
         + ["clip value", "other", "arch", "width", "critic norm", "batch", "budget"]
-        + ["evaluation", "features", "critic calls", "speedups"]
+        + ["evaluation", "features", "critic calls", "speedups", "stacked runs"]
     )
     known = {"optimizer", "lr", "betas", "n_critic", "penalty_weight", "clip_value"}
     for (dataset, strategy), rows in runs.groupby(["dataset", "strategy"], sort=False):
@@ -545,6 +545,9 @@ def setup_table(runs: pd.DataFrame, evals: pd.DataFrame) -> Table:
             features or first.get("extractors") or "—",
             "; ".join(sorted(set(rows.get("critic_calls", pd.Series()).dropna()))) or "—",
             "; ".join(sorted(set(rows.get("speedups", pd.Series()).dropna()))) or "—",
+            # How many runs trained together as one batched model (1: alone); older runs: —.
+            ", ".join(str(int(k)) for k in sorted(set(rows.get("stack", pd.Series()).dropna())))
+            or "—",
         )
     return table
 

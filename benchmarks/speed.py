@@ -10,7 +10,8 @@ their ratio means something on a noisy machine.
 
 Timing runs in ``--repeats`` rounds (medians reported). ``--compare`` also times the textbook loop
 of ``benchmarks/textbook.py`` on the same run, in windows alternating with the trainer's, and
-reports the speedup.
+reports the speedup. ``--stack 1,2,4,8`` measures stacked runs against separate ones instead,
+for each strategy of a comma-separated ``--strategy`` (benchmarks/speed_stack.py).
 Measured numbers and how to read them: docs/performance.md.
 """
 
@@ -28,6 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import gans
 from benchmarks.bootstrap import bootstrap_ci
+from benchmarks.speed_stack import Setting, measure_stacking, print_table
 from benchmarks.textbook import TextbookLoop
 
 GEMM_SIZE = 1024  # large enough to reach the BLAS peak, small enough to time in well under 1 s
@@ -172,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--strategy", required=True)
+    p.add_argument("--strategy", required=True, help="with --stack: comma-separated")
     p.add_argument("--arch", default="dcgan28")
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--batch", type=int, default=64)
@@ -201,8 +203,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--repeats", type=int, default=3, help="timing rounds of --iters each; medians reported"
     )
+    p.add_argument(
+        "--stack",
+        help="comma-separated K: member throughput of K runs stacked against K separate runs, "
+        "scheduled on --workers as the runner does",
+    )
+    p.add_argument(
+        "--workers", type=int, help="with --stack: worker processes (default: as --workers auto)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)
+    if args.stack is not None:
+        return _stack_main(args)
     try:
         for plugin in args.plugin:
             gans.load_plugin(plugin)
@@ -241,6 +253,41 @@ def main(argv: list[str] | None = None) -> int:
         ci = results["speedup_ci95"]
         interval = f" (95% CI {ci[0]:.2f}-{ci[1]:.2f})" if ci else ""
         print(f"{'trainer / textbook':20s} {results['speedup']:.2f}{interval}")
+    return 0
+
+
+def _stack_main(args: argparse.Namespace) -> int:
+    try:
+        ks = tuple(int(k) for k in args.stack.split(","))
+        if not ks or min(ks) < 1:
+            raise ValueError
+    except ValueError:
+        print(
+            f"error: --stack must be comma-separated integers >= 1, got {args.stack!r}",
+            file=sys.stderr,
+        )
+        return 2
+    rows = []
+    try:
+        for plugin in args.plugin:
+            gans.load_plugin(plugin)
+        for name in ("iters", "width", "batch", "repeats", "workers"):
+            if (value := getattr(args, name)) is not None and value < 1:
+                raise gans.ConfigError(f"--{name} must be >= 1, got {value}")
+        for strategy in args.strategy.split(","):
+            setting = Setting(strategy, args.arch, args.dataset, args.width, args.batch)
+            setting.config(0)  # a bad name or value is one line here, not in a worker
+            gans.load_dataset(args.dataset)
+            rows += measure_stacking(
+                setting, ks, args.iters, args.repeats, args.device, args.workers, args.warmup
+            )
+    except (ValueError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        print_table(rows)
     return 0
 
 

@@ -58,8 +58,8 @@ class GatedLeakyReLU(nn.Module):
         # straight into a tensor of x's type: on the CPU, making the boolean x > 0 and then
         # converting it (or selecting with it) cost 4-14 times as much, and a boolean gate would be
         # converted again by every multiplication with it (forward, backward, double backward).
-        if torch._C._functorch.is_functorch_wrapped_tensor(x):
-            # Stacked runs (torch.func.vmap) have no batching rule for out=: the same values.
+        if torch.compiler.is_compiling() or torch._C._functorch.is_functorch_wrapped_tensor(x):
+            # vmap (stacked runs) has no batching rule for out=, compiled code fuses it anyway.
             gate = x.detach().gt(0).to(x.dtype)
         else:
             gate = torch.gt(x, 0, out=torch.empty_like(x))  # 1 where x > 0, else 0

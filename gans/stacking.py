@@ -44,8 +44,8 @@ def stacking_obstacle(trainer: Trainer) -> str | None:
     (``gans.Penalty``), and its loss and penalty run under ``torch.func.vmap`` (tensor
     operations only, no Python branch on a tensor's value)."""
     for role, net in (("generator", trainer.generator), ("critic", trainer.critic)):
-        if any(True for _ in net.buffers()):
-            kinds = sorted({type(m).__name__ for m in net.modules() if any(m.buffers(False))})
+        kinds = sorted({type(m).__name__ for m in net.modules() if list(m.buffers(False))})
+        if kinds:
             return f"the {role} keeps buffers ({', '.join(kinds)}), which vmap cannot update"
     penalty = trainer.strategy.penalty
     if penalty is not None and not penalty.stackable:
@@ -118,13 +118,21 @@ class StackedTrainer:
         members: the runs' trainers, each at the same generator iteration, built on one device
             with the same speedups setting; they may be fresh or restored from checkpoints.
         progress: show one tqdm bar for the group; ``progress_position`` places it.
+        compile: run the batched critic and generator objectives through ``torch.compile``
+            (for GPUs, as ``Trainer``'s option).
 
     Raises:
         StackingError: configurations that differ in more than the seed, members at different
             iterations, or a run that cannot stack (``stacking_obstacle``).
     """
 
-    def __init__(self, members: list[Trainer], progress: bool = True, progress_position: int = 0):
+    def __init__(
+        self,
+        members: list[Trainer],
+        progress: bool = True,
+        progress_position: int = 0,
+        compile: bool = False,
+    ):
         if not members:
             raise StackingError("a stack needs at least one member")
         first = members[0]
@@ -146,6 +154,9 @@ class StackedTrainer:
         self._generate = vmap(lambda params, noise: _call(self._generator, params)(noise))
         self._generator_objective = vmap(self._generator_loss)
         self._heldout = vmap(self._heldout_loss)
+        if compile:
+            self._critic_objective = torch.compile(self._critic_objective)
+            self._generator_objective = torch.compile(self._generator_objective)
         # Each layer's weight (two or more dimensions per member), as Trainer._layer_weights.
         self._layer_names = [
             name

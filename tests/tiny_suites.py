@@ -41,7 +41,10 @@ def tiny_suite(
 def run(*args) -> int:
     # In process unless a test asks otherwise: worker processes would spend seconds importing torch.
     workers = [] if "--workers" in args else ["--workers", "1"]
-    return main([str(a) for a in args] + workers + ["--no-report"])
+    # Each run alone unless a test asks otherwise, so that runs compare bit for bit with a
+    # Trainer's (stacked runs equal them up to float rounding: test_stacked_runs.py).
+    stack = [] if "--stack" in args else ["--stack", "1"]
+    return main([str(a) for a in args] + workers + stack + ["--no-report"])
 
 
 def table(suite_dir: Path, name: str) -> pd.DataFrame:

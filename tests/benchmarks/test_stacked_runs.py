@@ -1,0 +1,143 @@
+"""Suites run with --stack: each run of a stacked group keeps its directory, checkpoint,
+evaluations and row, and its numbers equal those of the run trained alone up to float rounding."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+from tiny_suites import run, table, tiny_suite
+
+import gans
+from benchmarks.store import DONE_MARKER
+from benchmarks.suites import load_suite
+
+TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}  # as tests/test_stacking.py, over 20 iterations
+STRATEGIES = ("gan", "wgan", "wgan-gp")
+
+
+def assert_close_frames(a: pd.DataFrame, b: pd.DataFrame):
+    assert list(a.columns) == list(b.columns) and len(a) == len(b)
+    torch.testing.assert_close(
+        torch.tensor(a.to_numpy(float)),
+        torch.tensor(b.to_numpy(float)),
+        equal_nan=True,
+        **TOLERANCE,
+    )
+
+
+@pytest.fixture(scope="module")
+def stacked_and_alone(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stacked")
+    suite = tiny_suite(root / "suite", strategies=STRATEGIES, seeds=(0, 1, 2))
+    assert run("--suite", suite, "--out", root / "stacked", "--stack", "3") == 0
+    assert run("--suite", suite, "--out", root / "alone", "--stack", "1") == 0
+    return suite, root / "stacked" / "tiny", root / "alone" / "tiny"
+
+
+def test_stacked_runs_fill_the_tables_as_runs_trained_alone(stacked_and_alone):
+    _, stacked, alone = stacked_and_alone
+    runs = {
+        name: table(d, "runs").set_index("run_id") for name, d in (("s", stacked), ("a", alone))
+    }
+    assert list(runs["s"].index) == list(runs["a"].index)  # the same runs, the same ids
+    assert (runs["s"].status == "done").all() and (runs["a"].status == "done").all()
+    assert set(runs["s"]["stack"]) == {3} and set(runs["a"]["stack"]) == {1}
+    metrics = ["w1", "modes_covered", "high_quality_fraction"]
+    assert_close_frames(runs["s"][metrics], runs["a"][metrics])
+    curves = [table(d, "curves").drop(columns=["run_id", "elapsed_s"]) for d in (stacked, alone)]
+    assert_close_frames(*curves)
+    evals = [table(d, "evals") for d in (stacked, alone)]
+    assert_close_frames(*(e[["gen_iter", "value"]] for e in evals))
+    for run_id in runs["s"].index:
+        assert json.loads((stacked / run_id / "config.json").read_text())["stack"] == 3
+        log = (stacked / run_id / "run.log").read_text()
+        assert "stacked with 2 other runs" in log
+
+
+def test_a_group_with_some_runs_done_trains_the_rest_together(stacked_and_alone, tmp_path):
+    suite, _, alone = stacked_and_alone
+    out = tmp_path / "out"
+    select = ("--suite", suite, "--out", out, "--strategies", "wgan-gp")
+    assert run(*select, "--seeds", "0", "--stack", "1") == 0
+    first = table(out / "tiny", "runs")
+    assert run(*select, "--stack", "8") == 0
+    runs = table(out / "tiny", "runs").set_index("seed")
+    assert runs.loc[0, "stack"] == 1 and runs.loc[0, "w1"] == first.w1.iloc[0]  # not retrained
+    assert list(runs.loc[[1, 2], "stack"]) == [2, 2]
+    expected = table(alone, "runs").set_index("run_id").loc[runs.run_id]
+    assert_close_frames(
+        runs[["w1"]].reset_index(drop=True), expected[["w1"]].reset_index(drop=True)
+    )
+
+
+def test_runs_resumed_at_different_points_catch_up_then_train_together(stacked_and_alone, tmp_path):
+    suite, _, alone = stacked_and_alone
+    specs = [s for s in load_suite(str(suite)).runs() if s.train.strategy == "wgan"][:2]
+    # The first run was interrupted after its first chunk (iteration 10), the second never began.
+    trainer = gans.Trainer(specs[0].train, progress=False)
+    trainer.train(until=10)
+    state = {"trainer": trainer.state_dict(), "evals": [], "eval_s": 0.0}
+    out = tmp_path / "out"
+    gans.save_atomically(state, out / "tiny" / specs[0].run_id / "state.pt")
+    args = ("--suite", suite, "--out", out, "--strategies", "wgan", "--seeds", "0,1")
+    assert run(*args, "--stack", "2") == 0
+    for spec in specs:
+        run_dir = out / "tiny" / spec.run_id
+        assert (run_dir / DONE_MARKER).exists()
+        curves = pd.read_parquet(run_dir / "curves.parquet").drop(columns="elapsed_s")
+        expected = pd.read_parquet(alone / spec.run_id / "curves.parquet")
+        assert_close_frames(curves, expected.drop(columns="elapsed_s"))
+    log = (out / "tiny" / specs[0].run_id / "run.log").read_text()
+    assert "resumed at generator iteration 10" in log
+
+
+CALL_ONLY_PLUGIN = """
+import gans
+from gans.penalties import input_gradient_norms, interpolate
+
+
+class CallOnlyPenalty(gans.Penalty):
+    name = "call-only"
+
+    def __call__(self, critic, real, fake, rng):
+        norms = input_gradient_norms(critic, interpolate(real, fake, rng))
+        return gans.PenaltyOutput((norms - 1).square().mean(), norms.detach().mean())
+
+
+class CallOnly(gans.Strategy):
+    defaults = gans.Hyperparameters(optimizer="adam", lr=1e-4, betas=(0.5, 0.9), n_critic=1)
+
+    def make_loss(self):
+        return gans.WassersteinLoss()
+
+    def make_penalty(self):
+        return CallOnlyPenalty()
+
+
+gans.register_strategy("call-only", CallOnly, provider=__file__)
+"""
+
+
+def test_a_strategy_that_cannot_stack_trains_its_runs_alone_with_a_note(tmp_path, capsys):
+    plugin = tmp_path / "call_only.py"
+    plugin.write_text(CALL_ONLY_PLUGIN)
+    suite = tiny_suite(tmp_path / "suite", strategies=("call-only",))
+    out = tmp_path / "out"
+    assert run("--suite", suite, "--out", out, "--plugin", plugin, "--stack", "2") == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "train separately" in line]
+    assert notes == [
+        "call-only on 25gaussians: runs train separately: its penalty 'call-only' overrides "
+        "__call__; written as draw and apply (gans.Penalty) it would stack"
+    ]
+    runs = table(out / "tiny", "runs")
+    assert list(runs.status) == ["done", "done"] and list(runs["stack"]) == [1, 1]
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "many", "1.5"])
+def test_a_bad_stack_is_one_line_before_any_run(tmp_path, capsys, value):
+    suite = tiny_suite(tmp_path / "suite")
+    assert run("--suite", suite, "--out", tmp_path / "out", "--stack", value) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: --stack must be auto or an integer >= 1, got {value!r}"
+    assert not (tmp_path / "out").exists()
