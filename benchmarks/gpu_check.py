@@ -83,9 +83,14 @@ def parse_args(argv):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    device = torch.device(args.device)
-    if device.type not in ("cpu", "cuda") or (
-        device.type == "cuda" and not torch.cuda.is_available()
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        device = None
+    if (
+        device is None
+        or device.type not in ("cpu", "cuda")
+        or (device.type == "cuda" and not torch.cuda.is_available())
     ):
         print(f"error: --device {args.device}: no such device here (cuda or cpu)", file=sys.stderr)
         return 2

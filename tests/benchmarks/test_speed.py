@@ -150,3 +150,36 @@ def test_the_textbook_dataset_converts_each_sample_back_to_the_suites_pixels():
     dataset = TextbookImages(digits)
     converted = torch.stack([dataset[i][0] for i in range(len(dataset))])
     torch.testing.assert_close(converted, digits, rtol=0, atol=1 / 255)
+
+
+def test_stack_measures_every_strategy_and_k_stacked_and_separate(capsys):
+    args = ["--stack", "1,2", "--strategy", "gan,wgan-gp", "--arch", "mlp", "--width", "8"]
+    args += ["--dataset", "25gaussians", "--batch", "16", "--iters", "2", "--warmup", "1"]
+    assert main(args + ["--repeats", "2", "--workers", "2", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(row["strategy"], row["k"]) for row in rows] == [
+        ("gan", 1),
+        ("gan", 2),
+        ("wgan-gp", 1),
+        ("wgan-gp", 2),
+    ]
+    for row in rows:
+        assert row["workers"] == 2 and row["threads_per_worker"] == 1
+        assert row["separate_member_iters_per_s"] > 0 and row["stacked_member_iters_per_s"] > 0
+        # The speedup is the median of per-round ratios: between the two medians' bounds.
+        rates = row["stacked_member_iters_per_s"] / row["separate_member_iters_per_s"]
+        assert row["speedup"] == pytest.approx(rates, rel=1.0)
+        assert row["speedup_ci95"] is None  # fewer than 3 rounds
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--stack", "0"], "error: --stack must be comma-separated integers >= 1, got '0'"),
+        (["--stack", "2,x"], "error: --stack must be comma-separated integers >= 1, got '2,x'"),
+        (["--stack", "2", "--dataset", "nope"], "error: unknown dataset 'nope'"),
+    ],
+)
+def test_bad_stack_input_is_one_line(capsys, args, message):
+    assert main(["--strategy", "gan", "--arch", "mlp"] + args) == 2
+    assert capsys.readouterr().err.strip().startswith(message)

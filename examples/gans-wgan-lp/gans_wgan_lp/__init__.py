@@ -7,20 +7,27 @@ lambda * E[max(0, |grad D(x_hat)| - 1)^2]. Everything else is the benchmark's ow
 Wasserstein loss and the interpolation between real and generated samples.
 """
 
+import torch
+
 import gans
-from gans.penalties import input_gradient_norms, interpolate
+from gans.penalties import input_gradient_norms, interpolation_weights
 
 
 class LipschitzPenalty(gans.Penalty):
-    """One-sided penalty on the critic's input-gradient norm at random interpolates."""
+    """One-sided penalty on the critic's input-gradient norm at random interpolates. Written as
+    draw and apply, so that its runs can train stacked (docs/plugins.md)."""
 
     name = "lipschitz-penalty"
 
     def __init__(self, weight: float):
         self.weight = weight
 
-    def __call__(self, critic, real, fake, rng):
-        norms = input_gradient_norms(critic, interpolate(real, fake, rng))
+    def draw(self, real, fake, rng):
+        return (interpolation_weights(real, rng),)
+
+    def apply(self, critic, real, fake, draws):
+        (alpha,) = draws
+        norms = input_gradient_norms(critic, torch.lerp(fake, real, alpha))
         value = self.weight * (norms - 1).clamp(min=0).square().mean()
         return gans.PenaltyOutput(value, norms.detach().mean())
 

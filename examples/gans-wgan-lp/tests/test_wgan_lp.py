@@ -57,3 +57,31 @@ def test_the_claim_is_found_through_its_entry_point():
     assert CLAIMS.provider("wgan-lp-beats-gp").startswith("package gans-wgan-lp")
     budget = CLAIMS.get("wgan-lp-beats-gp").budget("cpu")
     assert budget == "8gaussians: 500 generator iterations x 5 seeds"
+
+
+def test_its_runs_train_stacked_as_they_train_alone():
+    def config(seed):
+        return gans.TrainConfig(
+            strategy="wgan-lp",
+            dataset="25gaussians",
+            arch="mlp",
+            width=16,
+            batch_size=64,
+            gen_iters=10,
+            seed=seed,
+        )
+
+    alone = [gans.Trainer(config(seed), progress=False) for seed in (0, 1)]
+    for trainer in alone:
+        trainer.train()
+    stacked = [gans.Trainer(config(seed), progress=False) for seed in (0, 1)]
+    assert gans.stacking_obstacle(stacked[0]) is None
+    assert gans.StackedTrainer(stacked, progress=False).train() == [gans.DONE, gans.DONE]
+    for mine, theirs in zip(stacked, alone):
+        for column in ("critic_loss", "penalty", "g_loss"):
+            torch.testing.assert_close(
+                torch.tensor([row[column] for row in mine.curves]),
+                torch.tensor([row[column] for row in theirs.curves]),
+                rtol=1e-4,
+                atol=1e-5,
+            )
