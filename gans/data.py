@@ -136,7 +136,8 @@ class Dataset:
         Returns:
             ``size`` x ``sample_shape`` tensor on the dataset's device.
         """
-        return getattr(self, split)[self.batch_indices(size, generator, split)]
+        indices = self.batch_indices(size, generator, split)
+        return getattr(self, split)[indices]
 
     def batch_indices(
         self, size: int, generator: torch.Generator, split: str = "train"

@@ -13,6 +13,9 @@ from gans.stacking import StackedTrainer, StackingError, stacking_obstacle
 # float rounding, which training then carries along: this is what 50 toy iterations (10 on
 # images) of every strategy stay within.
 TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
+# The share of critic weights held at the clipping boundary counts weights: one that rounding puts
+# on the other side of the boundary moves it by 1/(critic weights), 2.4e-4 for dcgan28 at width 4.
+SHARE_TOLERANCE = {"rtol": 0.0, "atol": 1e-3}
 SEEDS = (0, 1, 2)
 
 
@@ -43,6 +46,19 @@ def trainers(datasets, strategy, images=False, seeds=SEEDS, **changes):
     return [gans.Trainer(c, data=datasets[c.dataset], progress=False) for c in configs]
 
 
+def assert_close_curves(a: pd.DataFrame, b: pd.DataFrame):
+    assert list(a.columns) == list(b.columns) and len(a) == len(b)
+    for column in a.columns:
+        tolerance = SHARE_TOLERANCE if column == "constraint_active" else TOLERANCE
+        torch.testing.assert_close(
+            torch.tensor(a[column].to_numpy(float)),
+            torch.tensor(b[column].to_numpy(float)),
+            equal_nan=True,
+            msg=lambda m, column=column: f"{column}: {m}",
+            **tolerance,
+        )
+
+
 def assert_same_run(stacked: gans.Trainer, separate: gans.Trainer):
     assert (stacked.status, stacked.gen_iter, stacked.critic_steps, stacked.diverged_at) == (
         separate.status,
@@ -51,10 +67,7 @@ def assert_same_run(stacked: gans.Trainer, separate: gans.Trainer):
         separate.diverged_at,
     )
     a, b = (pd.DataFrame(t.curves).drop(columns="elapsed_s") for t in (stacked, separate))
-    assert list(a.columns) == list(b.columns)
-    torch.testing.assert_close(
-        torch.tensor(a.to_numpy()), torch.tensor(b.to_numpy()), equal_nan=True, **TOLERANCE
-    )
+    assert_close_curves(a, b)
     # The same draws: every member's streams end where its separate run's do.
     assert torch.equal(stacked.rng.get_state(), separate.rng.get_state())
     assert torch.equal(stacked.eval_rng.get_state(), separate.eval_rng.get_state())
