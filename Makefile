@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: quick test lint plugin-example bench-smoke recipes-smoke
+.PHONY: quick test lint plugin-example bench-smoke recipes-smoke gpu-check
 
 quick: $(INSTALLED)
 	$(PYTHON) -m benchmarks.run --suite quick
@@ -46,6 +46,10 @@ recipes-smoke: $(INSTALLED)
 	done
 	$(PYTHON) -m benchmarks.report $(foreach r,$(RECIPES),results/recipes/$(firstword $(subst =, ,$(r)))) \
 		--out results/recipes/report
+
+# On a lent GPU: every GPU path once and the timings, in under 8 minutes (docs/performance.md).
+gpu-check: $(INSTALLED)
+	$(PYTHON) -m benchmarks.gpu_check --out results/gpu-check
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check gans benchmarks tests examples

@@ -25,23 +25,29 @@ OnDone = Callable[[dict[str, Any]], None]
 
 Group = list[RunSpec]
 
-# Stacked runs on the CPU, where measured faster than separate ones (docs/performance.md): the
-# MLP's members share a step whose arithmetic is small next to its per-operation cost; the
-# convolutional nets' is not, and stacking them measured slower.
-CPU_STACKED_ARCHS = ("mlp",)
+# Where stacked runs measured faster than separate ones on the CPU (docs/performance.md, two
+# cores): the mlp at width 64 in groups of 8 (1.11-1.25x); not in groups of 2 or 4 (0.75-1.11x),
+# not at width 512 (0.87-0.91x), not the convolutional nets (0.80-0.94x), whose steps are
+# arithmetic more than per-operation cost.
+CPU_STACK = 8
+CPU_STACK_MAX_WIDTH = 64
 GPU_STACK = 16  # members per group on a GPU: small nets leave it idle between kernel launches
 
 
-def auto_stack(device: str, arch: str) -> int:
-    """How many runs ``--stack auto`` trains together for ``arch`` on ``device``."""
+def auto_stack(device: str, train: gans.TrainConfig) -> tuple[int, int]:
+    """How many runs ``--stack auto`` trains together for ``train`` on ``device``: the most, and
+    the fewest worth stacking (a smaller group trains its runs alone)."""
     if torch.device(device).type == "cuda":
-        return GPU_STACK
-    return 8 if arch in CPU_STACKED_ARCHS else 1
+        return GPU_STACK, 2
+    width = gans.ARCHITECTURES.get(train.arch).resolved_width(train.width)
+    if train.arch == "mlp" and width <= CPU_STACK_MAX_WIDTH:
+        return CPU_STACK, CPU_STACK
+    return 1, 1
 
 
 def group_runs(specs: list[RunSpec], stack: int | None, device: str) -> list[Group]:
-    """``specs`` in groups of runs that differ only in seed, at most ``stack`` runs each (None:
-    ``auto_stack`` per architecture), in the order of their first run. ``stack`` 1: each run
+    """``specs`` in groups of runs that differ only in seed, in the order of their first run: at
+    most ``stack`` runs each, or with None (auto) as ``auto_stack`` says. ``stack`` 1: each run
     alone."""
     groups: dict[str, list[RunSpec]] = {}
     for spec in specs:
@@ -49,8 +55,10 @@ def group_runs(specs: list[RunSpec], stack: int | None, device: str) -> list[Gro
         groups.setdefault(json.dumps(config, sort_keys=True, default=list), []).append(spec)
     result = []
     for members in groups.values():
-        size = stack or auto_stack(device, members[0].train.arch)
-        result += [members[i : i + size] for i in range(0, len(members), size)]
+        most, fewest = (stack, 1) if stack else auto_stack(device, members[0].train)
+        for i in range(0, len(members), most):
+            group = members[i : i + most]
+            result += [group] if len(group) >= fewest else [[spec] for spec in group]
     return result
 
 

@@ -109,8 +109,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--stack",
         default="auto",
         help="train up to K runs that differ only in seed as one batched model (1: each run "
-        "alone), or auto: 16 on a GPU; on the CPU 8 for the mlp and 1 for the convolutional "
-        "nets, which measured slower stacked (docs/performance.md)",
+        "alone), or auto: up to 16 on a GPU; on the CPU groups of 8 for the mlp up to width 64, "
+        "else each run alone, as measured fastest (docs/performance.md)",
     )
     p.add_argument("--ray-address", help="join a Ray cluster (auto or HOST:PORT)")
     p.add_argument(

@@ -9,6 +9,7 @@ from test_stacking import assert_close_curves as assert_close_frames  # the same
 from tiny_suites import run, table, tiny_suite
 
 import gans
+from benchmarks.executors import group_runs
 from benchmarks.store import DONE_MARKER
 from benchmarks.suites import load_suite
 
@@ -135,3 +136,36 @@ def test_a_bad_stack_is_one_line_before_any_run(tmp_path, capsys, value):
     err = capsys.readouterr().err.strip()
     assert err == f"error: --stack must be auto or an integer >= 1, got {value!r}"
     assert not (tmp_path / "out").exists()
+
+
+def _groups(tmp_path, stack, device="cpu", **suite):
+    specs = load_suite(str(tiny_suite(tmp_path, strategies=("gan",), **suite))).runs()
+    return [[spec.train.seed for spec in group] for group in group_runs(specs, stack, device)]
+
+
+@pytest.mark.parametrize(
+    ("stack", "device", "suite", "expected"),
+    [
+        # auto on the CPU: groups of 8 of the mlp up to width 64, the rest alone
+        (None, "cpu", {"width": 64}, [list(range(8)), [8], [9]]),
+        (None, "cpu", {"width": 512}, [[seed] for seed in range(10)]),
+        # auto on a GPU: up to 16 together (the group is built before any CUDA call)
+        (None, "cuda", {"width": 512}, [list(range(10))]),
+        (3, "cpu", {"width": 512}, [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]),
+        (1, "cpu", {"width": 64}, [[seed] for seed in range(10)]),
+    ],
+    ids=["auto-cpu-mlp-64", "auto-cpu-mlp-512", "auto-gpu", "stack-3", "stack-1"],
+)
+def test_runs_are_grouped_by_configuration_up_to_the_stack(
+    tmp_path, stack, device, suite, expected
+):
+    assert _groups(tmp_path, stack, device, seeds=range(10), **suite) == expected
+
+
+def test_only_runs_that_differ_in_seed_alone_are_grouped(tmp_path):
+    specs = load_suite(str(tiny_suite(tmp_path, seeds=(0, 1)))).runs()  # gan and wgan-gp
+    groups = group_runs(specs, 4, "cpu")
+    assert [[(s.train.strategy, s.train.seed) for s in group] for group in groups] == [
+        [("gan", 0), ("gan", 1)],
+        [("wgan-gp", 0), ("wgan-gp", 1)],
+    ]
