@@ -143,9 +143,9 @@ class StackedTrainer:
                 raise StackingError("stacked runs must share the device and the speedups setting")
             if (member.gen_iter, member.critic_steps) != (first.gen_iter, first.critic_steps):
                 raise StackingError("stacked runs must be at the same generator iteration")
-        for member in members:
-            if (why := stacking_obstacle(member)) is not None:
-                raise StackingError(f"{member.config.strategy} cannot train stacked: {why}")
+        # The members differ only in seed, so what stops one from stacking stops them all.
+        if (why := stacking_obstacle(first)) is not None:
+            raise StackingError(f"{first.config.strategy} cannot train stacked: {why}")
         self.members = list(members)
         self.config, self.device = first.config, first.device
         self._generator = copy.deepcopy(first.generator).to("meta")

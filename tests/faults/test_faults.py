@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_stacking import assert_close_curves
 from tiny_suites import run, table, tiny_suite
 
 from benchmarks import report
@@ -29,10 +30,13 @@ TABLES = ("runs", "curves", "evals", "references")
 STRATEGIES = ("gan", "wgan", "wgan-gp")
 
 
-def runner(out: Path, suite: Path, kill_at: int, log: Path) -> subprocess.CompletedProcess:
+def runner(
+    out: Path, suite: Path, kill_at: int, log: Path, stack: str = "1"
+) -> subprocess.CompletedProcess:
     """kill_at.py on the suite, with a cache of its own: every such run reaches the same kill
     points in the same order (a cached real-data floor would skip the writing of its file)."""
     args = ["--suite", suite, "--out", out, "--workers", "1", "--reports", out / "report"]
+    args += ["--stack", stack]
     cache = out.parent / f"{out.name}-cache"
     return subprocess.run(
         [sys.executable, KILL_AT, str(kill_at), log, "--", *map(str, args)],
@@ -128,3 +132,36 @@ def test_two_runners_at_once_train_each_run_once(uninterrupted, tmp_path):
     for run_dir in (out / "tiny").glob("*/run.log"):
         log = run_dir.read_text()
         assert log.count("started on") == 1 and log.count("done after") == 1, log
+
+
+def assert_close_tables(suite_dir: Path, expected: dict[str, pd.DataFrame]) -> None:
+    """As assert_same_tables, numbers within the stacked runs' tolerance: a member resumed behind
+    its group trains alone until it catches up, which rounds differently (test_stacking.py)."""
+    for name, frame in tables(suite_dir).items():
+        # How many runs trained together is a record of the invocation that finished each run.
+        frame, wanted = (f.drop(columns="stack", errors="ignore") for f in (frame, expected[name]))
+        numbers = wanted.select_dtypes("number").columns
+        pd.testing.assert_frame_equal(frame.drop(columns=numbers), wanted.drop(columns=numbers))
+        assert_close_curves(frame[numbers], wanted[numbers])
+
+
+def test_a_stacked_group_killed_at_any_point_ends_with_the_uninterrupted_tables(tmp_path):
+    suite = tiny_suite(tmp_path / "suite", strategies=("wgan-gp",), seeds=(0, 1))
+    log = tmp_path / "points.log"
+    assert runner(tmp_path / "whole", suite, -1, log, stack="2").returncode == 0
+    expected = tables(tmp_path / "whole" / "tiny")
+    assert set(expected["runs"]["stack"]) == {2}
+    points = [line.split(" ", 1) for line in log.read_text().splitlines()]
+    rng = random.Random(SEED)
+    by_label: dict[str, list[int]] = {}
+    for index, label in points:
+        by_label.setdefault(label, []).append(int(index))
+    # One point of each kind where a run's state changes: training and its files.
+    kinds = [k for k in by_label if k == "training" or k.startswith("mid-write run")]
+    for index in sorted(rng.choice(by_label[kind]) for kind in kinds):
+        out = tmp_path / f"kill-{index}"
+        killed = runner(out, suite, index, tmp_path / f"kill-{index}.log", stack="2")
+        assert killed.returncode == -9, (index, killed.stderr[-2000:])
+        assert run("--suite", suite, "--out", out, "--stack", "2") == 0, index
+        assert_close_tables(out / "tiny", expected)
+        shutil.rmtree(out)
