@@ -1,6 +1,6 @@
-"""One run of a suite, start to finish: train in chunks between evaluation points, checkpoint after
-each chunk, evaluate, and leave the run's tables and completion marker. Rerunning resumes from the
-last checkpoint; a finished run is skipped."""
+"""Runs of a suite, start to finish, alone or as a stacked group: train in chunks between
+evaluation points, checkpoint each run after each chunk, evaluate, and leave each run's tables and
+completion marker. Rerunning resumes from the last checkpoints; a finished run is skipped."""
 
 from __future__ import annotations
 
@@ -154,12 +154,7 @@ def execute_group(
             except Exception as error:
                 rows[run.spec.run_id] = _failed(run.spec, run.dir, error)
                 runs.remove(run)
-        try:
-            _train(runs, stacked, progress)
-        except Exception as error:
-            for run in runs:
-                if run.trainer.status == gans.RUNNING:
-                    rows[run.spec.run_id] = _failed(run.spec, run.dir, error)
+        _train(runs, stacked, progress, rows)
         for run in runs:
             if run.spec.run_id not in rows:
                 try:
@@ -182,26 +177,33 @@ def _can_stack(runs: list[_Run], compile: bool) -> bool:
     return False
 
 
-def _train(runs: list[_Run], stacked: bool, progress: bool) -> None:
+def _train(runs: list[_Run], stacked: bool, progress: bool, failed: dict[str, dict]) -> None:
     """Train ``runs`` to the end in chunks between evaluation points, the runs at the earliest
     iteration first (stacked: all of them together), so that runs resumed at different points
-    catch up and then train together."""
-    while running := [run for run in runs if run.trainer.status == gans.RUNNING]:
+    catch up and then train together. A chunk that raises fails its runs (their rows go into
+    ``failed``); the others go on."""
+    while running := [
+        run for run in runs if run.trainer.status == gans.RUNNING and run.spec.run_id not in failed
+    ]:
         at = min(run.trainer.gen_iter for run in running)
         chunk = [run for run in running if run.trainer.gen_iter == at]
         if not stacked:
             chunk = chunk[:1]
         every, seconds = chunk[0].spec.eval.every, chunk[0].spec.seconds
         until = (at // every + 1) * every
-        if stacked:
-            group = gans.StackedTrainer(
-                [run.trainer for run in chunk], progress=progress, progress_position=1
-            )
-            group.train(until=until, max_seconds=seconds)
-        else:
-            chunk[0].trainer.train(until=until, max_seconds=seconds)
-        for run in chunk:
-            run.checkpoint()
+        try:
+            if stacked:
+                group = gans.StackedTrainer(
+                    [run.trainer for run in chunk], progress=progress, progress_position=1
+                )
+                group.train(until=until, max_seconds=seconds)
+            else:
+                chunk[0].trainer.train(until=until, max_seconds=seconds)
+            for run in chunk:
+                run.checkpoint()
+        except Exception as error:  # one run (or group) failing never stops the others
+            for run in chunk:
+                failed[run.spec.run_id] = _failed(run.spec, run.dir, error)
 
 
 def _failed(spec: RunSpec, run_dir: Path, error: Exception) -> dict[str, Any]:

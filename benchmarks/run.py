@@ -281,6 +281,9 @@ def run_suite(suite: Suite, args: argparse.Namespace) -> int:
         schedule = f"{workers} runs at a time, {threads} torch thread{'s' * (threads > 1)} each"
     else:
         schedule = None  # one at a time in this process
+    if (largest := max((len(group) for group in groups), default=1)) > 1:
+        stacked = f"up to {largest} runs that differ only in seed stacked as one model"
+        schedule = f"{schedule}; {stacked}" if schedule else stacked
     with locked(suite_dir, SUITE_LOCK, warn):
         write_json(suite_dir / ENVIRONMENT_FILE, environment(device, schedule))
     if args.fresh:
