@@ -2,7 +2,7 @@
 
 Small networks leave a GPU idle between kernel launches and spend much of a CPU step outside the
 arithmetic. ``StackedTrainer`` trains K such runs as one: each network's parameters get a leading
-member dimension (``torch.func.stack_module_state``), every operation runs once for all members
+member dimension (``gans.stacked_state``), every operation runs once for all members
 (``torch.func.vmap`` over ``functional_call``), and one optimizer steps the stacked parameters,
 which is K independent optimizers because Adam, RMSprop and clipping work element by element.
 
@@ -28,7 +28,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
-from gans.speedups import FlatParameters, TrainedParameters
+from gans.stacked_state import load_stacked_state, stacked_parameters, store_member_state
 from gans.trainer import CRITIC_CURVES, DONE, RUNNING, Trainer, curve_row
 
 
@@ -171,8 +171,8 @@ class StackedTrainer:
     def _stack(self, members: list[Trainer]) -> None:
         self.active = members
         first = members[0]
-        self.g_params = _stacked_parameters([m.generator for m in members])
-        self.c_params = _stacked_parameters([m.critic for m in members])
+        self.g_params = stacked_parameters([m.generator for m in members])
+        self.c_params = stacked_parameters([m.critic for m in members])
         self.opt_g = first.hparams.make_optimizer(list(self.g_params.values()))
         self.opt_c = first.hparams.make_optimizer(list(self.c_params.values()))
         self.schedulers = [
@@ -184,7 +184,7 @@ class StackedTrainer:
             (self.opt_g, [m.generator_params for m in members], [m.opt_g for m in members]),
             (self.opt_c, [m.critic_params for m in members], [m.opt_c for m in members]),
         ):
-            _load_stacked_state(stacked, trained, optimizer)
+            load_stacked_state(stacked, trained, optimizer)
         for scheduler, own in zip(self.schedulers, first.schedulers):
             scheduler.load_state_dict(own.state_dict())
 
@@ -199,7 +199,7 @@ class StackedTrainer:
                 (self.opt_g, member.generator_params, member.opt_g),
                 (self.opt_c, member.critic_params, member.opt_c),
             ):
-                _store_member_state(stacked, k, trained, optimizer)
+                store_member_state(stacked, k, trained, optimizer)
             for scheduler, own in zip(self.schedulers, member.schedulers):
                 own.load_state_dict(scheduler.state_dict())
         self.active = []
@@ -394,77 +394,3 @@ class StackedTrainer:
             self._unstack()
             if survivors:
                 self._stack(survivors)
-
-
-def _stacked_parameters(nets: list[nn.Module]) -> dict[str, torch.Tensor]:
-    """Each parameter of ``nets`` stacked along a new first dimension, as a leaf to train."""
-    names = [name for name, _ in nets[0].named_parameters()]
-    own = [dict(net.named_parameters()) for net in nets]
-    return {
-        name: torch.stack([params[name].detach() for params in own]).requires_grad_(True)
-        for name in names
-    }
-
-
-def _member_state(trained: TrainedParameters, optimizer: torch.optim.Optimizer) -> list[dict]:
-    """A member's optimizer state per module parameter (a flat tensor's state split by the
-    parameters' views of it); empty before the first step."""
-    state = optimizer.state_dict()["state"]
-    if isinstance(trained, FlatParameters):
-        flat = state.get(0, {})
-        split = {k: trained.per_parameter(v) for k, v in flat.items() if v.dim() > 0}
-        count = len(trained.per_parameter(trained.parameter))
-        return [
-            {k: split[k][i] if k in split else v for k, v in flat.items()} for i in range(count)
-        ]
-    return [state.get(i, {}) for i in range(len(trained.optimized))]
-
-
-def _load_stacked_state(stacked: torch.optim.Optimizer, trained: list, optimizers: list) -> None:
-    per_member = [_member_state(t, o) for t, o in zip(trained, optimizers)]
-    state = {}
-    for i, first in enumerate(per_member[0]):
-        if first:  # the step count is shared: every member took the same steps
-            state[i] = {
-                k: v if v.dim() == 0 else torch.stack([m[i][k] for m in per_member])
-                for k, v in first.items()
-            }
-    groups = stacked.state_dict()["param_groups"]
-    for group, own in zip(groups, optimizers[0].state_dict()["param_groups"]):
-        group.update({k: v for k, v in own.items() if k != "params"})
-    stacked.load_state_dict({"state": state, "param_groups": groups})
-
-
-def _store_member_state(
-    stacked: torch.optim.Optimizer, k: int, trained: TrainedParameters, optimizer
-) -> None:
-    """Member ``k``'s slice of the stacked optimizer's state, loaded into its own optimizer."""
-    state = stacked.state_dict()
-    per_param = [
-        {name: v if v.dim() == 0 else v[k] for name, v in state["state"].get(i, {}).items()}
-        for i in range(len(stacked.param_groups[0]["params"]))
-    ]
-    own = optimizer.state_dict()
-    for group, new in zip(own["param_groups"], state["param_groups"]):
-        group.update({key: v for key, v in new.items() if key != "params"})
-    if not per_param[0]:
-        own["state"] = {}
-    elif isinstance(trained, FlatParameters):
-        flat = {}
-        for name, v in per_param[0].items():
-            if v.dim() == 0:
-                flat[name] = v.clone()
-                continue
-            flat[name] = torch.empty_like(trained.parameter)
-            for view, source in zip(trained.per_parameter(flat[name]), per_param):
-                view.copy_(source[name])
-        own["state"] = {0: flat}
-    else:
-        own["state"] = {
-            i: {
-                name: v.clone() if v.dim() == 0 else torch.empty_like(p).copy_(v)
-                for name, v in s.items()
-            }
-            for i, (s, p) in enumerate(zip(per_param, trained.optimized))
-        }
-    optimizer.load_state_dict(own)
