@@ -13,9 +13,10 @@ from gans.stacking import StackedTrainer, StackingError, stacking_obstacle
 # float rounding, which training then carries along: this is what 50 toy iterations (10 on
 # images) of every strategy stay within.
 TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
-# The share of critic weights held at the clipping boundary counts weights: one that rounding puts
-# on the other side of the boundary moves it by 1/(critic weights), 2.4e-4 for dcgan28 at width 4.
-SHARE_TOLERANCE = {"rtol": 0.0, "atol": 1e-3}
+# The share of critic weights held at the clipping boundary counts weights: each one that
+# rounding puts on the other side of the boundary moves it by 1/4,385 for dcgan28 at width 4, and
+# 10 iterations moved up to 5 (more or fewer with the thread count): within 0.5% of the weights.
+SHARE_TOLERANCE = {"rtol": 0.0, "atol": 5e-3}
 SEEDS = (0, 1, 2)
 
 
