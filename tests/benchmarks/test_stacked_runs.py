@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 from test_stacking import assert_close_curves as assert_close_frames  # the same tolerances
-from tiny_suites import run, table, tiny_suite
+from tiny_suites import BOOM_PLUGIN, run, table, tiny_suite
 
 import gans
 from benchmarks.executors import group_runs
@@ -169,3 +169,17 @@ def test_only_runs_that_differ_in_seed_alone_are_grouped(tmp_path):
         [("gan", 0), ("gan", 1)],
         [("wgan-gp", 0), ("wgan-gp", 1)],
     ]
+
+
+def test_a_stacked_group_that_raises_fails_its_runs_and_no_other(tmp_path):
+    plugin = tmp_path / "boom.py"
+    plugin.write_text(BOOM_PLUGIN.replace('"boom-loss"', '"boom-stacked"'))
+    suite = tiny_suite(tmp_path / "suite", strategies=("gan", "boom-stacked"), seeds=(0, 1))
+    out = tmp_path / "out"
+    assert run("--suite", suite, "--out", out, "--plugin", plugin, "--stack", "2") == 1
+    runs = table(out / "tiny", "runs").set_index(["strategy", "seed"])
+    assert list(runs.loc["gan", "status"]) == ["done", "done"]
+    assert list(runs.loc["boom-stacked", "status"]) == ["failed", "failed"]
+    assert set(runs.loc["boom-stacked", "message"]) == {"RuntimeError: boom"}
+    for run_id in runs.loc["boom-stacked", "run_id"]:
+        assert "RuntimeError: boom" in (out / "tiny" / run_id / "error.log").read_text()
