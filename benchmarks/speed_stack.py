@@ -136,7 +136,8 @@ def measure_stacking(
 ) -> list[dict]:
     """Member generator iterations per second, separate and stacked, for each K in ``ks``.
 
-    Returns: one row per K: both rates (medians over ``repeats`` rounds), ``speedup`` (the
+    Returns: one row per K: both rates (medians over ``repeats`` rounds, and each round's),
+    ``speedup`` (the
     median over rounds of stacked / separate, each ratio from two adjacent windows) and
     ``speedup_ci95`` (a percentile-bootstrap interval of that median; None under 3 rounds)."""
     on_gpu = torch.device(device).type == "cuda"
@@ -186,6 +187,8 @@ def measure_stacking(
                 "device": device,
                 "separate_member_iters_per_s": statistics.median(rates[(SEPARATE, k)]),
                 "stacked_member_iters_per_s": statistics.median(rates[(STACKED, k)]),
+                "separate_rounds": rates[(SEPARATE, k)],
+                "stacked_rounds": rates[(STACKED, k)],
                 "speedup": statistics.median(ratios),
                 "speedup_ci95": None if np.isnan(low) else [low, high],
             }
