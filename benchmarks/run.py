@@ -126,29 +126,24 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 def _workers(option: str, device: str, runs: int) -> int:
     """The number of worker processes: ``option`` as given, or for "auto" one per GPU, or on the
     CPU one per core (each single-threaded), never more than there are runs."""
-    if option == "auto":
+    workers = _auto_or_count(option, "--workers")
+    if workers is None:
         on_gpu = torch.device(device).type == "cuda"
         return max(1, min(torch.cuda.device_count() if on_gpu else cpu_cores(), runs))
-    try:
-        workers = int(option)
-    except ValueError:
-        workers = 0
-    if workers < 1:
-        raise InputError(f"--workers must be auto or an integer >= 1, got {option!r}")
     return workers
 
 
-def _stack(option: str) -> int | None:
-    """The most runs a group trains together; None for auto (``executors.auto_stack``)."""
+def _auto_or_count(option: str, name: str) -> int | None:
+    """None for "auto", else ``option`` as an integer >= 1. Raises: InputError naming ``name``."""
     if option == "auto":
         return None
     try:
-        stack = int(option)
+        count = int(option)
     except ValueError:
-        stack = 0
-    if stack < 1:
-        raise InputError(f"--stack must be auto or an integer >= 1, got {option!r}")
-    return stack
+        count = 0
+    if count < 1:
+        raise InputError(f"{name} must be auto or an integer >= 1, got {option!r}")
+    return count
 
 
 def _subset(option: str | None, available: tuple, what: str, convert=str) -> tuple:
@@ -263,7 +258,8 @@ def run_suite(suite: Suite, args: argparse.Namespace) -> int:
             for s in suite_specs
             if s.train.seed in seeds and s.train.strategy in strategies and s.train.dataset in names
         ]
-        groups = group_runs(specs, _stack(args.stack), device)
+        # The most runs a group trains together; None: executors.auto_stack decides.
+        groups = group_runs(specs, _auto_or_count(args.stack, "--stack"), device)
         workers = _workers(args.workers, device, len(groups))
         datasets = _load_datasets(names, args.data_root)
         _preflight(specs, datasets)
