@@ -8,8 +8,8 @@ It writes DIR/summary.json and DIR/gpu_check.log, in this order (the correctness
 that a check cut short by its deadline still has them):
 
 1. a tiny suite (mnist-5k and 8gaussians, every strategy, two seeds, stacked) run end to end with
-   ``--device`` into DIR/suite, report included: every run done, its curves finite, its tables
-   complete;
+   ``--device`` into ``--work`` (a temporary directory unless given), report included: every run
+   done, its curves finite, its tables complete;
 2. the gradient penalty's parameter gradients under ``torch.compile`` against eager ones, on the
    dcgan28 critic;
 3. for each strategy on mnist-5k (dcgan28, width 64 at size gpu): generator iterations per second
@@ -29,6 +29,7 @@ import logging
 import math
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import traceback
@@ -73,6 +74,12 @@ def parse_args(argv):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", type=Path, required=True, help="where summary.json and the log go")
+    p.add_argument(
+        "--work",
+        type=Path,
+        help="where the tiny suite's results and report go (default: a new temporary directory), "
+        "so that --out holds the two files only",
+    )
     p.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu")
     p.add_argument("--size", choices=SIZES, help="gpu or ci (default: gpu on CUDA, ci on the CPU)")
     p.add_argument(
@@ -116,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         "settings": size.__dict__,
     }
     log.info("gpu check on %s, torch %s, size %s", summary["device"], torch.__version__, size)
-    summary["suite"] = _check(lambda: suite_check(args.out, str(device), size))
+    work = args.work or Path(tempfile.mkdtemp(prefix="gpu-check-"))
+    summary["work"] = str(work)
+    summary["suite"] = _check(lambda: suite_check(work, str(device), size))
     summary["compiled_penalty"] = _check(lambda: compiled_penalty_check(str(device), size))
     summary["timings"] = timings(str(device), size, deadline)
     summary["passed"] = all(summary[c].get("passed") for c in ("suite", "compiled_penalty"))
@@ -136,9 +145,11 @@ def _check(check) -> dict:
     return result
 
 
-def suite_check(out: Path, device: str, size: Size) -> dict:
-    """The tiny suite end to end in a child process (as a user runs it), then its tables read."""
-    suite = out / "gpu-tiny.toml"
+def suite_check(work: Path, device: str, size: Size) -> dict:
+    """The tiny suite end to end in a child process (as a user runs it), then its tables read;
+    its results and report go into ``work``."""
+    work.mkdir(parents=True, exist_ok=True)
+    suite = work / "gpu-tiny.toml"
     suite.write_text(
         textwrap.dedent(
             f"""
@@ -174,9 +185,9 @@ def suite_check(out: Path, device: str, size: Size) -> dict:
         "--suite",
         str(suite),
         "--out",
-        str(out / "results"),
+        str(work / "results"),
         "--reports",
-        str(out / "report"),
+        str(work / "report"),
         "--device",
         device,
         "--stack",
@@ -186,7 +197,7 @@ def suite_check(out: Path, device: str, size: Size) -> dict:
     log.info("running %s", " ".join(command))
     done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     log.info("%s", done.stdout[-4000:] + done.stderr[-4000:])
-    suite_dir = out / "results" / "gpu-tiny"
+    suite_dir = work / "results" / "gpu-tiny"
     runs = pd.read_parquet(suite_dir / "runs.parquet")
     curves = pd.read_parquet(suite_dir / "curves.parquet")
     watched = curves[["critic_loss", "g_loss"]].to_numpy()
@@ -202,7 +213,7 @@ def suite_check(out: Path, device: str, size: Size) -> dict:
     for column in ("w1", "fid"):
         if runs[column].isna().all():
             problems.append(f"no final {column}")
-    if not (out / "report" / "README.md").exists():
+    if not (work / "report" / "README.md").exists():
         problems.append("no report")
     return {
         "passed": not problems,

@@ -6,12 +6,14 @@ from benchmarks import gpu_check
 
 
 def test_the_gpu_check_runs_every_path_on_the_cpu(tmp_path):
-    assert gpu_check.main(["--out", str(tmp_path), "--device", "cpu"]) == 0
-    summary = json.loads((tmp_path / "summary.json").read_text())
+    out, work = tmp_path / "out", tmp_path / "work"
+    assert gpu_check.main(["--out", str(out), "--work", str(work), "--device", "cpu"]) == 0
+    assert sorted(path.name for path in out.iterdir()) == ["gpu_check.log", "summary.json"]
+    summary = json.loads((out / "summary.json").read_text())
     assert summary["passed"] and summary["size"] == "ci" and summary["device"] == "cpu"
     suite = summary["suite"]
     assert suite["problems"] == [] and suite["runs"] == 12 and suite["stacked"] == [2]
-    assert (tmp_path / "report" / "README.md").exists()
+    assert (work / "report" / "README.md").exists() and summary["work"] == str(work)
     assert summary["compiled_penalty"]["max_abs_difference"] <= 1e-6
     timed = {
         (row["strategy"], row["mode"], row["k"])
@@ -23,7 +25,7 @@ def test_the_gpu_check_runs_every_path_on_the_cpu(tmp_path):
         for strategy in gpu_check.STRATEGIES
         for mode, k in [("separate", 1), ("stacked", 1), ("stacked", 2)]
     }
-    assert "passed: True" in (tmp_path / "gpu_check.log").read_text()
+    assert "passed: True" in (out / "gpu_check.log").read_text()
 
 
 def test_timings_past_the_deadline_are_recorded_as_skipped():
