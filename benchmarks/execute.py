@@ -83,12 +83,6 @@ def run_row(spec: RunSpec) -> dict[str, Any]:
     }
 
 
-def execute_run(spec: RunSpec, suite_dir: Path, **options) -> dict[str, Any]:
-    """Run ``spec`` alone (or resume it, or skip it when done) and return its row for
-    runs.parquet; ``options`` as for ``execute_group``."""
-    return execute_group([spec], suite_dir, **options)[0]
-
-
 def execute_group(
     specs: list[RunSpec],
     suite_dir: Path,

@@ -50,7 +50,7 @@ class EvalPlan:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run of a suite: everything ``execute_run`` needs, picklable for worker processes."""
+    """One run of a suite: everything ``execute_group`` needs, picklable for worker processes."""
 
     suite: str
     train: gans.TrainConfig

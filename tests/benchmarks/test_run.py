@@ -305,7 +305,7 @@ def test_an_unfinished_run_resumes_exactly_where_its_checkpoint_left_off(finishe
     suite = tiny_suite(tmp_path / "suite")
     spec = load_suite(str(suite)).runs()[0]
     assert (spec.train.strategy, spec.train.seed) == ("gan", 0)
-    # What execute_run leaves after its first chunk when the process is killed.
+    # What execute_group leaves after its first chunk when the process is killed.
     trainer = gans.Trainer(spec.train, progress=False)
     assert trainer.train(until=10) == gans.RUNNING
     state = {"trainer": trainer.state_dict(), "evals": [], "eval_s": 0.0}
