@@ -29,7 +29,7 @@ from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
 from gans.stacked_state import load_stacked_state, stacked_parameters, store_member_state
-from gans.trainer import CRITIC_CURVES, DONE, RUNNING, Trainer, curve_row
+from gans.trainer import CRITIC_CURVES, DONE, RUNNING, Trainer, critic_objective, curve_row
 
 
 class StackingError(ValueError):
@@ -89,8 +89,7 @@ def _call(template: nn.Module, params: dict[str, torch.Tensor]) -> Callable:
 
 
 class _CriticObjective:
-    """One member's critic loss, loss plus penalty, penalty and input-gradient norm: what
-    ``Trainer._critic_objective`` computes, with the critic given as parameters (to vmap)."""
+    """One member's ``critic_objective``, with the critic given as parameters (to vmap)."""
 
     def __init__(self, trainer: Trainer, template: nn.Module):
         self.loss, self.penalty = trainer.strategy.loss, trainer.strategy.penalty
@@ -98,16 +97,19 @@ class _CriticObjective:
 
     def __call__(self, params, real, fake, draws):
         critic = _call(self.template, params)
+        penalty = self.penalty
         with self.precision():
             # One call on real and fake: no stacked critic has batch norm, so it equals two.
-            scores = critic(torch.cat([real, fake])).float().view(-1)
-            real_scores, fake_scores = scores.split(len(real))
-            loss = self.loss.critic_loss(real_scores, fake_scores)
-            if self.penalty is None:
-                nan = torch.full_like(loss, float("nan"))
-                return loss, loss, nan, nan
-            out = self.penalty.apply(critic, real, fake, draws)
-            return loss, loss + out.value.float(), out.value.detach().float(), out.grad_norm.float()
+            return critic_objective(
+                self.loss,
+                critic,
+                real,
+                fake,
+                joint=True,
+                penalize=None
+                if penalty is None
+                else lambda: penalty.apply(critic, real, fake, draws),
+            )
 
 
 class StackedTrainer:

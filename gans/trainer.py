@@ -56,6 +56,29 @@ def curve_row(values: dict[str, torch.Tensor], names: tuple[str, ...]) -> torch.
     return torch.stack([values[name] for name in names])
 
 
+def critic_objective(loss_piece, critic, real, fake, joint: bool, penalize=None):
+    """The critic loss, the loss plus the penalty (what is minimised), the penalty and the gradient
+    norm where the penalty looked (NaN without a penalty); the one computation of separate
+    (``Trainer``) and stacked (``gans.StackedTrainer``, one member inside vmap) runs.
+
+    Args:
+        loss_piece: the strategy's ``Loss``. critic: a callable from a batch to its scores.
+        joint: score real and fake in one call (valid when no layer mixes a batch's samples).
+        penalize: None, or a callable returning the penalty's ``PenaltyOutput``.
+    """
+    if joint:
+        scores = critic(torch.cat([real, fake])).float().view(-1)
+        real_scores, fake_scores = scores.split(len(real))
+    else:
+        real_scores, fake_scores = critic(real).float().view(-1), critic(fake).float().view(-1)
+    loss = loss_piece.critic_loss(real_scores, fake_scores)
+    if penalize is None:
+        nan = torch.full_like(loss, float("nan"))
+        return loss, loss, nan, nan
+    out = penalize()
+    return loss, loss + out.value.float(), out.value.detach().float(), out.grad_norm.float()
+
+
 CHECKPOINT_FORMAT = 3  # 3: records the speedups, whose optimizer states differ in layout
 RUNNING, DONE, DIVERGED = "running", "done", "diverged"
 _NO_AUTOCAST = nullcontext()
@@ -307,17 +330,18 @@ class Trainer:
     def _critic_objective(self, real: torch.Tensor, fake: torch.Tensor):
         """Returns: the critic loss, the loss plus the penalty (what is minimised), the penalty and
         the gradient norm where the penalty looked (NaN without a penalty)."""
+        penalty = self.strategy.penalty
         with self._mixed_precision():
-            if self.critic_calls == JOINT_CALL:
-                scores = self._scores(torch.cat([real, fake])).float()
-                real_scores, fake_scores = scores.split(len(real))
-            else:
-                real_scores, fake_scores = self._scores(real).float(), self._scores(fake).float()
-            loss = self.strategy.loss.critic_loss(real_scores, fake_scores)
-            if self.strategy.penalty is None:
-                return loss, loss, self._nan, self._nan
-            out = self.strategy.penalty(self.critic, real, fake, self.rng)
-            return loss, loss + out.value.float(), out.value.detach().float(), out.grad_norm.float()
+            return critic_objective(
+                self.strategy.loss,
+                self.critic,
+                real,
+                fake,
+                joint=self.critic_calls == JOINT_CALL,
+                penalize=None
+                if penalty is None
+                else lambda: penalty(self.critic, real, fake, self.rng),
+            )
 
     def _generator_objective(self, noise: torch.Tensor) -> torch.Tensor:
         with self._mixed_precision():
