@@ -5,6 +5,7 @@ import dataclasses
 import pandas as pd
 import pytest
 import torch
+from tiny_suites import CALL_ONLY_PLUGIN
 
 import gans
 from gans.stacking import StackedTrainer, StackingError, stacking_obstacle
@@ -156,17 +157,6 @@ def test_runs_that_differ_in_more_than_the_seed_or_iteration_do_not_stack(datase
         StackedTrainer(apart)
 
 
-class CallOnlyPenalty(gans.Penalty):
-    """A plugin penalty written as __call__, drawing inside: it trains, but not stacked."""
-
-    name = "call-only"
-
-    def __call__(self, critic, real, fake, rng):
-        x = gans.penalties.interpolate(real, fake, rng)
-        norms = gans.penalties.input_gradient_norms(critic, x)
-        return gans.PenaltyOutput((norms - 1).square().mean(), norms.detach().mean())
-
-
 class BranchingLoss(gans.WassersteinLoss):
     """A loss with a Python branch on a tensor's value, which vmap cannot batch."""
 
@@ -177,29 +167,20 @@ class BranchingLoss(gans.WassersteinLoss):
         return loss if loss.item() > -1e9 else -loss
 
 
-class CallOnly(gans.Strategy):
+class Branching(gans.Strategy):
     defaults = gans.Hyperparameters(optimizer="adam", lr=1e-4, betas=(0.5, 0.9), n_critic=1)
 
     def make_loss(self):
-        return gans.WassersteinLoss()
-
-    def make_penalty(self):
-        return CallOnlyPenalty()
-
-
-class Branching(CallOnly):
-    def make_loss(self):
         return BranchingLoss()
-
-    def make_penalty(self):
-        return None
 
 
 @pytest.fixture(scope="module")
-def plugin_strategies():
-    for name, cls in (("test-call-only", CallOnly), ("test-branching", Branching)):
-        if name not in gans.STRATEGIES:  # registries have no removal: once per session
-            gans.register_strategy(name, cls, provider=__file__)
+def plugin_strategies(tmp_path_factory):
+    plugin = tmp_path_factory.mktemp("plugin") / "call_only.py"
+    plugin.write_text(CALL_ONLY_PLUGIN.replace('strategy("call-only"', 'strategy("test-call-only"'))
+    gans.load_plugin(str(plugin))
+    if "test-branching" not in gans.STRATEGIES:  # registries have no removal: once per session
+        gans.register_strategy("test-branching", Branching, provider=__file__)
 
 
 @pytest.mark.parametrize(
@@ -230,7 +211,7 @@ def test_networks_with_buffers_do_not_stack(datasets):
     )
 
 
-def test_a_penalty_draws_what_its_separate_call_draws():
+def test_a_penalty_draws_what_its_separate_call_draws(plugin_strategies):
     """``__call__`` is ``apply`` of ``draw``: the split changes no number."""
     critic = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
     real, fake = torch.randn(6, 2), torch.randn(6, 2)
@@ -239,4 +220,4 @@ def test_a_penalty_draws_what_its_separate_call_draws():
     rng = torch.Generator().manual_seed(5)
     split = penalty.apply(critic, real, fake, penalty.draw(real, fake, rng))
     assert torch.equal(whole.value, split.value) and torch.equal(whole.grad_norm, split.grad_norm)
-    assert penalty.stackable and not CallOnlyPenalty().stackable
+    assert penalty.stackable and not gans.make_strategy("test-call-only").penalty.stackable

@@ -71,3 +71,30 @@ class Boom(gans.Strategy):
 
 gans.register_strategy("boom-loss", Boom, provider=__file__)
 """
+
+# A strategy whose penalty overrides __call__ (drawing inside): it trains, but never stacked.
+CALL_ONLY_PLUGIN = """
+import gans
+from gans.penalties import input_gradient_norms, interpolate
+
+
+class CallOnlyPenalty(gans.Penalty):
+    name = "call-only"
+
+    def __call__(self, critic, real, fake, rng):
+        norms = input_gradient_norms(critic, interpolate(real, fake, rng))
+        return gans.PenaltyOutput((norms - 1).square().mean(), norms.detach().mean())
+
+
+class CallOnly(gans.Strategy):
+    defaults = gans.Hyperparameters(optimizer="adam", lr=1e-4, betas=(0.5, 0.9), n_critic=1)
+
+    def make_loss(self):
+        return gans.WassersteinLoss()
+
+    def make_penalty(self):
+        return CallOnlyPenalty()
+
+
+gans.register_strategy("call-only", CallOnly, provider=__file__)
+"""

@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 from test_stacking import assert_close_curves as assert_close_frames  # the same tolerances
-from tiny_suites import BOOM_PLUGIN, run, table, tiny_suite
+from tiny_suites import BOOM_PLUGIN, CALL_ONLY_PLUGIN, run, table, tiny_suite
 
 import gans
 from benchmarks.executors import group_runs
@@ -85,33 +85,6 @@ def test_runs_resumed_at_different_points_catch_up_then_train_together(stacked_a
         assert_close_frames(curves, expected)
     log = (out / "tiny" / specs[0].run_id / "run.log").read_text()
     assert "resumed at generator iteration 10" in log
-
-
-CALL_ONLY_PLUGIN = """
-import gans
-from gans.penalties import input_gradient_norms, interpolate
-
-
-class CallOnlyPenalty(gans.Penalty):
-    name = "call-only"
-
-    def __call__(self, critic, real, fake, rng):
-        norms = input_gradient_norms(critic, interpolate(real, fake, rng))
-        return gans.PenaltyOutput((norms - 1).square().mean(), norms.detach().mean())
-
-
-class CallOnly(gans.Strategy):
-    defaults = gans.Hyperparameters(optimizer="adam", lr=1e-4, betas=(0.5, 0.9), n_critic=1)
-
-    def make_loss(self):
-        return gans.WassersteinLoss()
-
-    def make_penalty(self):
-        return CallOnlyPenalty()
-
-
-gans.register_strategy("call-only", CallOnly, provider=__file__)
-"""
 
 
 def test_a_strategy_that_cannot_stack_trains_its_runs_alone_with_a_note(tmp_path, capsys):
