@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 import time
 from pathlib import Path
@@ -39,7 +38,7 @@ from benchmarks.claim import (
     correct,
     measure_claim,
 )
-from benchmarks.provenance import ENVIRONMENT_FILE, environment
+from benchmarks.provenance import code_of, code_version, provenance_summary, read_environment
 from benchmarks.report import ReportError, data_uris, environments, load_tables, write_files
 from benchmarks.report_figures import Drawing
 from benchmarks.report_stats import Table, fmt
@@ -271,12 +270,15 @@ def write_claims_report(verdicts, tables, costs, out: Path, size: str, results: 
     """reports/claims/: index.html (self-contained) and README.md with one figure per claim."""
     sections = [_section(v) for v in verdicts]
     first = next(iter(tables), None)
-    recorded = results / first / ENVIRONMENT_FILE if first else None
-    env = json.loads(recorded.read_text()) if recorded and recorded.exists() else environment()
+    env = read_environment(results / first) if first else {}
+    runs = pd.concat([t["runs"] for t in tables.values()], ignore_index=True) if tables else None
+    provenance, warnings = provenance_summary(runs) if runs is not None else ([], [])
     header = [
         ("size", size),
         ("report generated", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
-        *env.items(),
+        ("report made by commit", code_of(code_version())),
+        *(("trained by", line) for line in provenance),
+        *((f"{label} (last invocation)", value) for label, value in env.items()),
         ("claims command wall-clock", f"{wall_s:.0f} s (runs already done are not retrained)"),
     ]
     context = {
@@ -285,6 +287,7 @@ def write_claims_report(verdicts, tables, costs, out: Path, size: str, results: 
         "verdicts": verdict_table(verdicts, costs),
         "claims": sections,
         "method": METHOD,
+        "provenance_warnings": warnings,
     }
     figures = [s["figure"] for s in sections if s["figure"] is not None]
     uris = data_uris(figures)

@@ -18,6 +18,12 @@ import torch
 from tqdm.auto import tqdm
 
 import gans
+from benchmarks.provenance import (
+    not_recorded,
+    provenance_columns,
+    run_provenance,
+    same_provenance,
+)
 from benchmarks.store import (
     DONE_MARKER,
     FAILED,
@@ -74,6 +80,11 @@ def run_row(spec: RunSpec) -> dict[str, Any]:
         "intermediate_samples": spec.eval.intermediate_samples,
         "final_samples": spec.eval.final_samples,
         "extractors": ", ".join(spec.eval.extractors),
+        "plugin_sources": "; ".join(
+            f"{part} {source['object']} from {source['provider']} ({source['file']}, "
+            f"sha256 {source['sha256'][:12]})"
+            for part, source in spec.plugin_sources.items()
+        ),
         # In a sweep, the sample and its drawn values (a list, e.g. Adam's betas, as JSON).
         **({SWEEP_SAMPLE: spec.sample, "sweep": spec.sweep} if spec.sample is not None else {}),
         **{
@@ -115,6 +126,7 @@ def execute_group(
     for plugin in plugins:  # worker processes and Ray tasks start without them
         gans.load_plugin(plugin)
     rows: dict[str, dict[str, Any]] = {}
+    provenance = run_provenance(device)
     with contextlib.ExitStack() as locks:
         runs = []
         for spec in specs:  # another runner may be training one: wait
@@ -144,7 +156,7 @@ def execute_group(
         stacked = stack and len(runs) > 1 and _can_stack(runs, compile)
         for run in list(runs):
             try:
-                run.start(len(runs) if stacked else 1, tensorboard_dir)
+                run.start(len(runs) if stacked else 1, provenance, tensorboard_dir)
             except Exception as error:
                 rows[run.spec.run_id] = _failed(run.spec, run.dir, error)
                 runs.remove(run)
@@ -252,11 +264,21 @@ class _Run:
         self.state_path = run_dir / "state.pt"
         self.board = None
 
-    def start(self, stack: int, tensorboard_dir: Path | None) -> None:
+    def start(self, stack: int, provenance: dict[str, Any], tensorboard_dir: Path | None) -> None:
         """Record what the run trains with, then resume it from its checkpoint, or evaluate
-        the untrained generator. ``stack``: how many runs train together with it (1: alone)."""
+        the untrained generator. ``stack``: how many runs train together with it (1: alone);
+        ``provenance``: what computes it here (``run_provenance``), added to the run's record
+        when it differs from what computed the run so far."""
         trainer, evaluator = self.trainer, self.evaluator
         self.stack = stack
+        state = _read_checkpoint(self.state_path, trainer.device)
+        if state is not None:
+            trainer.load_state_dict(state["trainer"])
+            evaluator.rows, evaluator.seconds = list(state["evals"]), state["eval_s"]
+        # A checkpoint from before runs recorded their provenance: that part's is unknown.
+        self.provenance = list(state.get("provenance", [not_recorded()])) if state else []
+        if not self.provenance or not same_provenance(self.provenance[-1], provenance):
+            self.provenance.append({**provenance, "from_gen_iter": trainer.gen_iter})
         # What the run trained with, beside what it was asked to train.
         write_json(
             self.dir / "config.json",
@@ -267,12 +289,11 @@ class _Run:
                 "gen_iters": trainer.gen_iters,
                 "critic_batches_per_epoch": trainer.batches_per_epoch,
                 "stack": stack,
+                "provenance": self.provenance,
+                "plugin_sources": self.spec.plugin_sources,
             },
         )
-        state = _read_checkpoint(self.state_path, trainer.device)
         if state is not None:
-            trainer.load_state_dict(state["trainer"])
-            evaluator.rows, evaluator.seconds = list(state["evals"]), state["eval_s"]
             _log(self.dir, f"resumed at generator iteration {trainer.gen_iter}")
         else:
             _log(self.dir, f"started on {trainer.device}" + _stacked(stack))
@@ -297,6 +318,7 @@ class _Run:
             "trainer": trainer.state_dict(),
             "evals": evaluator.rows,
             "eval_s": evaluator.seconds,
+            "provenance": self.provenance,
         }
         gans.save_atomically(state, self.state_path)
         if self.board:
@@ -333,6 +355,7 @@ class _Run:
             "speedups": ", ".join(trainer.speedups) or "none",
             "critic_calls": trainer.critic_calls,
             "stack": self.stack,
+            **provenance_columns(self.provenance),
             **evaluator.final_columns(),
         }
         write_json(run_dir / DONE_MARKER, row)

@@ -18,7 +18,6 @@ import argparse
 import base64
 import datetime as dt
 import html
-import json
 import math
 import re
 import sys
@@ -34,7 +33,12 @@ from benchmarks import report_plots as plots
 from benchmarks import report_stats as rs
 from benchmarks import report_sweep as sweeps
 from benchmarks.bootstrap import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE, MIN_SEEDS_FOR_CI
-from benchmarks.provenance import ENVIRONMENT_FILE, environment
+from benchmarks.provenance import (
+    code_of,
+    code_version,
+    provenance_summary,
+    read_environment,
+)
 from benchmarks.report_figures import Figure, palette
 from benchmarks.store import CONFIG_COLUMNS, INITIAL, with_columns
 from gans import metrics as m
@@ -204,30 +208,22 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s ({hours}:{minutes:02d}:{secs:02d})"
 
 
-def _environment(suite_dir: Path) -> dict[str, str]:
-    """What the suite ran with (environment.json); this process's environment if not recorded."""
-    recorded = suite_dir / ENVIRONMENT_FILE
-    if recorded.exists():
-        return json.loads(recorded.read_text())
-    return {
-        key: f"{value} (of the report, not recorded by the run)"
-        for key, value in environment().items()
-    }
-
-
 def header(
-    suite_dirs: list[Path], runs: pd.DataFrame, evals: pd.DataFrame
+    suite_dirs: list[Path], runs: pd.DataFrame, evals: pd.DataFrame, provenance: list[str]
 ) -> list[tuple[str, str]]:
-    """Where the results and the report come from, as (label, value) pairs. With several suites,
-    what their environments share is one line, and what differs one line per suite."""
+    """Where the results and the report come from, as (label, value) pairs: one line per distinct
+    ``provenance`` of the runs (``provenance_summary``), then what the suites' last invocations
+    recorded (environment.json); with several suites, what they share is one line, and what
+    differs one line per suite."""
     written = max(
         dt.datetime.fromtimestamp((d / "runs.parquet").stat().st_mtime, dt.UTC) for d in suite_dirs
     )
     several = len(suite_dirs) > 1
-    environments = {d.name: _environment(d) for d in suite_dirs}
+    environments = {d.name: read_environment(d) for d in suite_dirs}
     recorded = []
     for label in dict.fromkeys(k for env in environments.values() for k in env):
         values = {name: env.get(label, "—") for name, env in environments.items()}
+        label = f"{label} (last invocation)"
         if len(set(values.values())) == 1:
             recorded.append((label, next(iter(values.values()))))
         else:
@@ -242,6 +238,8 @@ def header(
         ("suites" if several else "suite", ", ".join(d.name for d in suite_dirs)),
         ("results written", written.strftime("%Y-%m-%d %H:%M UTC")),
         ("report generated", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        ("report made by commit", code_of(code_version())),
+        *(("trained by", line) for line in provenance),
         *recorded,
         ("metric libraries (from the results)", ", ".join(libraries) or "—"),
         ("runs", ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))),
@@ -253,6 +251,7 @@ def build_context(
     suite_dirs: list[Path], tables: dict[str, pd.DataFrame], run_dirs: dict[str, Path]
 ) -> dict:
     runs, curves, evals = tables["runs"], tables["curves"], tables["evals"]
+    provenance, provenance_warnings = provenance_summary(runs)
     colours = palette(rs.strategy_order(runs))
     datasets = [
         _dataset_context(dataset, runs, curves, evals, tables["references"], run_dirs, colours)
@@ -260,7 +259,8 @@ def build_context(
     ]
     return {
         "suite": " + ".join(d.name for d in suite_dirs),
-        "header": header(suite_dirs, runs, evals),
+        "header": header(suite_dirs, runs, evals, provenance),
+        "provenance_warnings": provenance_warnings,
         "methods": METHODS,
         "metric_notes": [note for x, note in METRIC_NOTES.items() if _measured(x, runs, evals)],
         "setup": rs.setup_table(runs, evals),

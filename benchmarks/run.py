@@ -14,6 +14,7 @@ import collections
 import dataclasses
 import errno
 import importlib.util
+import json
 import os
 import shutil
 import sys
@@ -33,8 +34,9 @@ from benchmarks.executors import (
     run_on_ray,
     threads_per_worker,
 )
-from benchmarks.provenance import ENVIRONMENT_FILE, environment
+from benchmarks.provenance import ENVIRONMENT_FILE, code_of, code_version, environment
 from benchmarks.store import (
+    DONE_MARKER,
     FAILED,
     INCEPTION_SUFFIX,
     REFERENCES_TABLE,
@@ -120,6 +122,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="module or .py file registering loss strategies (repeatable)",
     )
     p.add_argument("--fresh", action="store_true", help="delete the selected runs and start over")
+    p.add_argument(
+        "--fresh-if-code-changed",
+        action="store_true",
+        help="delete the selected runs that other code (another commit, or other uncommitted "
+        "changes) trained, finished or not, and train them again",
+    )
     p.add_argument("--tensorboard", type=Path, help="also write TensorBoard scalars here")
 
 
@@ -282,10 +290,13 @@ def run_suite(suite: Suite, args: argparse.Namespace) -> int:
         schedule = f"{schedule}; {stacked}" if schedule else stacked
     with locked(suite_dir, SUITE_LOCK, warn):
         write_json(suite_dir / ENVIRONMENT_FILE, environment(device, schedule))
-    if args.fresh:
-        for spec in specs:
+    stale = {} if args.fresh else trained_by_other_code(suite_dir, specs)
+    if args.fresh or args.fresh_if_code_changed:
+        for spec in specs if args.fresh else [s for s in specs if s.run_id in stale]:
             with locked(suite_dir, spec.run_id, warn):  # never under a runner training it
                 shutil.rmtree(suite_dir / spec.run_id, ignore_errors=True)
+    elif stale:
+        warn(f"{suite.name}: {_reused(stale)}; --fresh-if-code-changed trains them again")
     options = {
         "device": device,
         "data_root": args.data_root,
@@ -328,6 +339,36 @@ def run_suite(suite: Suite, args: argparse.Namespace) -> int:
     _print_summary(rows, failed, suite_dir)
     report_failed = not args.no_report and _report(suite_dir, args.reports) != 0
     return 1 if failed or report_failed else 0
+
+
+def trained_by_other_code(suite_dir: Path, specs) -> dict[str, tuple[str, bool]]:
+    """The runs of ``specs`` with results (finished, or a checkpoint to resume) that code other
+    than this checkout's trained, at least in part: run id -> (that code in words, finished)."""
+    here = code_of(code_version())
+    found = {}
+    for spec in specs:
+        run_dir = suite_dir / spec.run_id
+        finished = (run_dir / DONE_MARKER).exists()
+        if not (finished or (run_dir / "state.pt").exists()):
+            continue
+        try:
+            records = json.loads((run_dir / "config.json").read_text()).get("provenance", [{}])
+        except (OSError, ValueError, AttributeError):  # the run itself sets a damaged file aside
+            continue
+        codes = list(dict.fromkeys(code_of(record) for record in records))
+        if codes != [here]:
+            found[spec.run_id] = (" then ".join(codes), finished)
+    return found
+
+
+def _reused(stale: dict[str, tuple[str, bool]]) -> str:
+    """ "12 runs reused from 3f2a1c9, 1 resumed from a checkpoint of 3f2a1c9"."""
+    parts = []
+    for finished, verb in ((True, "reused from"), (False, "resumed from a checkpoint of")):
+        counts = collections.Counter(code for code, done in stale.values() if done == finished)
+        parts += [f"{n} run{'s' * (n > 1)} {verb} {code}" for code, n in counts.items()]
+    here = code_of(code_version())
+    return f"{', '.join(parts)} (this checkout: {here})"
 
 
 def _suite_rows(all_specs, rows, suite_dir: Path) -> list[dict]:

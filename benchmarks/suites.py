@@ -78,13 +78,24 @@ class RunSpec:
         for name, default in _LATER_FIELDS.items():
             if train[name] == default:
                 del train[name]
-        return {
+        resolved = {
             "format": RUN_FORMAT,
             "train": train,
             "hparams": hparams.as_dict(),
             "eval": dataclasses.asdict(self.eval),
             "seconds": self.seconds,
         }
+        # A plugin has no RUN_FORMAT that its author bumps: the hash of its source stands in, so
+        # that a changed plugin trains new runs instead of reusing old ones (docs/plugins.md).
+        if sources := self.plugin_sources:
+            resolved["plugin_code"] = {part: source["sha256"] for part, source in sources.items()}
+        return resolved
+
+    @functools.cached_property
+    def plugin_sources(self) -> dict[str, dict[str, str]]:
+        """The run's parts that come from plugins: provider, file and hash (gans.plugin_sources)."""
+        train = self.train
+        return gans.plugin_sources(train.strategy, train.hyperparameters, train.arch, train.dataset)
 
 
 @dataclass(frozen=True)

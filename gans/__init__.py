@@ -27,7 +27,13 @@ from gans.models import (
     register_architecture,
 )
 from gans.penalties import GradientPenalty, Penalty, PenaltyOutput
-from gans.plugins import ENTRY_POINT_GROUP, PluginError, load_plugin, register_entry_points
+from gans.plugins import (
+    ENTRY_POINT_GROUP,
+    PluginError,
+    load_plugin,
+    plugin_sources,
+    register_entry_points,
+)
 from gans.registry import Registry, RegistryError
 from gans.stacking import StackedTrainer, StackingError, stacking_obstacle
 from gans.storage import save_atomically, write_atomically
@@ -98,6 +104,7 @@ __all__ = [
     "evaluate_real",
     "load_dataset",
     "load_plugin",
+    "plugin_sources",
     "make_strategy",
     "register_architecture",
     "register_dataset",

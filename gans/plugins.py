@@ -9,16 +9,20 @@ Two ways, both ending in ``register_strategy``:
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from gans.data import DATASETS
+from gans.models import ARCHITECTURES
 from gans.registry import RegistryError, providing
-from gans.strategies import STRATEGIES, register_strategy
+from gans.strategies import STRATEGIES, make_strategy, register_strategy
 
 ENTRY_POINT_GROUP = "gans.losses"
 _LOADED: dict[str, list[str]] = {}  # module name or resolved file path -> names it registered
@@ -84,3 +88,54 @@ def load_plugin(module_or_file: str) -> list[str]:
         ) from exc
     _LOADED[key] = sorted(set(STRATEGIES.names()) - before)
     return _LOADED[key]
+
+
+def plugin_sources(
+    strategy: str, hyperparameters: Mapping[str, Any], arch: str, dataset: str
+) -> dict[str, dict[str, str]]:
+    """What a run's plugin code is: for each part of the run that comes from outside this package
+    (the strategy and its hyperparameters, loss, penalty and constraint classes, the architecture,
+    the dataset loader), who registered it, where its source is and a hash of that source.
+
+    Args:
+        strategy, hyperparameters: the run's strategy name and its overrides.
+        arch, dataset: the run's architecture and dataset names (``"mnist:7"`` selects its base).
+
+    Returns:
+        ``{part: {"provider": ..., "object": ..., "file": ..., "sha256": ...}}``; empty when every
+        part is the package's own. The hash is of the defining module's file, so a change anywhere
+        in it (a helper the class calls included) counts, while a renamed or moved copy of the same
+        file does not; code the module imports from elsewhere is not covered.
+    """
+    built = make_strategy(strategy, hyperparameters)
+    from_strategy = STRATEGIES.provider(strategy)
+    parts: dict[str, tuple[object, str]] = {
+        "strategy": (type(built), from_strategy),
+        "hyperparameters": (type(built.hparams), from_strategy),
+        "loss": (type(built.loss), from_strategy),
+        "penalty": (type(built.penalty) if built.penalty else None, from_strategy),
+        "constraint": (type(built.constraint) if built.constraint else None, from_strategy),
+        "architecture": (ARCHITECTURES.get(arch).build, ARCHITECTURES.provider(arch)),
+    }
+    base = dataset.partition(":")[0]
+    parts["dataset"] = (DATASETS.get(base), DATASETS.provider(base))
+    return {
+        part: {"provider": provider, **_source(obj)}
+        for part, (obj, provider) in parts.items()
+        if obj is not None and not _ours(obj)
+    }
+
+
+def _ours(obj: object) -> bool:
+    module = getattr(obj, "__module__", "") or ""
+    return module == "gans" or module.startswith("gans.")
+
+
+def _source(obj: object) -> dict[str, str]:
+    name = f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+    try:
+        path = Path(inspect.getsourcefile(obj))
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except (TypeError, OSError):  # defined interactively: no file to hash
+        return {"object": name, "file": "unknown", "sha256": "unknown"}
+    return {"object": name, "file": str(path), "sha256": digest}

@@ -16,7 +16,7 @@ import torch
 from chromium import assert_renders, needs_chromium
 from PIL import Image
 
-from benchmarks import report
+from benchmarks import provenance, report
 from benchmarks import run as run_module
 
 MARKUP_SUITE = "<i>tiny & co"  # no "/": it is a directory name
@@ -288,11 +288,16 @@ def test_several_suites_make_one_report_keyed_by_suite_and_strategy(suite_dir, t
 
 def test_header_says_what_the_suite_ran_with(suite_dir, report_dir):
     recorded = json.loads((suite_dir / "environment.json").read_text())
-    assert set(recorded) == {"commit", "machine", "python", "libraries"}
-    assert recorded["machine"].endswith("runs on cpu")
+    assert set(recorded) == {"schedule", "python", "libraries"}
+    assert recorded["schedule"].endswith("runs on cpu")
     readme = (report_dir / "README.md").read_text()
-    assert f"- **machine**: {recorded['machine']}" in readme
+    assert f"- **schedule (last invocation)**: {recorded['schedule']}" in readme
     assert f"torch {torch.__version__.split('+')[0]}," in recorded["libraries"]
+    # Every finished run was trained here, by this checkout: one provenance line, no warning.
+    trained_by = [line for line in readme.splitlines() if line.startswith("- **trained by**")]
+    assert len(trained_by) == 1 and trained_by[0].endswith(": 8 runs"), trained_by
+    assert f"CPU {provenance.cpu_model()} (" in trained_by[0]
+    assert "**Provenance:**" not in readme or "uncommitted" in readme  # a developer's tree
 
 
 def test_a_directory_without_results_is_refused(tmp_path, capsys):
