@@ -102,7 +102,7 @@ def execute_group(
     data_root=None,
     data: gans.Dataset | None = None,
     progress: bool = True,
-    inception_weights=None,
+    extractor_weights: dict[str, Any] | None = None,
     tensorboard_dir: Path | None = None,
     plugins: tuple[str, ...] = (),
     compile: bool = False,
@@ -150,7 +150,7 @@ def execute_group(
                     deterministic=deterministic,
                     speedups=speedups,
                 )
-                runs.append(_Run(spec, run_dir, trainer, data_root, inception_weights))
+                runs.append(_Run(spec, run_dir, trainer, data_root, extractor_weights))
             except Exception as error:  # one run failing never stops the others
                 rows[spec.run_id] = _failed(spec, run_dir, error)
         stacked = stack and len(runs) > 1 and _can_stack(runs, compile)
@@ -257,9 +257,9 @@ def failed_row(spec: RunSpec, error: BaseException) -> dict[str, Any]:
 class _Run:
     """One run's directory, trainer, evaluations and checkpoint between training chunks."""
 
-    def __init__(self, spec: RunSpec, run_dir: Path, trainer, data_root, inception_weights):
+    def __init__(self, spec: RunSpec, run_dir: Path, trainer, data_root, extractor_weights):
         self.spec, self.dir, self.trainer = spec, run_dir, trainer
-        self.evaluator = _Evaluator(spec, trainer, data_root, inception_weights)
+        self.evaluator = _Evaluator(spec, trainer, data_root, extractor_weights)
         # The last checkpoint stays after the run: it holds the trained generator and critic.
         self.state_path = run_dir / "state.pt"
         self.board = None
@@ -390,11 +390,12 @@ def evaluation_calls(plan: EvalPlan, kind: str, stage: str) -> list[tuple[int, d
     return [(plan.final_samples, {"extractor": extractor}) for extractor in plan.extractors]
 
 
-def image_options(spec: RunSpec, kind: str, data_root, inception_weights) -> dict[str, Any]:
-    """The options every image evaluation of ``spec``'s run passes to ``gans.evaluate``."""
+def image_options(spec: RunSpec, kind: str, data_root, extractor_weights) -> dict[str, Any]:
+    """The options every image evaluation of ``spec``'s run passes to ``gans.evaluate``;
+    ``extractor_weights``: the ``inception_weights`` and ``classifier_weights`` files given."""
     if kind != "image":
         return {}
-    options: dict[str, Any] = {"inception_weights": inception_weights}
+    options: dict[str, Any] = dict(extractor_weights or {})
     name = spec.train.dataset
     if ":" in name:
         # A classifier trained on one class says nothing: train it on the whole dataset.
@@ -408,7 +409,7 @@ def reference_rows(
     *,
     device: str = "cpu",
     data_root=None,
-    inception_weights=None,
+    extractor_weights=None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The real-data floor of ``spec``'s dataset: train rows scored against the test split by
     ``gans.evaluate_real`` at the intermediate and final plans, exactly as ``spec``'s run scores
@@ -418,7 +419,7 @@ def reference_rows(
         The rows for references.parquet (dataset, reference, stage, then the metric row), and one
         message per evaluation left out because the train split has fewer rows than it needs.
     """
-    options = image_options(spec, data.kind, data_root, inception_weights)
+    options = image_options(spec, data.kind, data_root, extractor_weights)
     rows, skipped = [], []
     for stage in (INTERMEDIATE, FINAL):
         for n_fake, call in evaluation_calls(spec.eval, data.kind, stage):
@@ -437,11 +438,11 @@ def reference_rows(
 class _Evaluator:
     """Evaluates a trainer along the way and at the end, keeping the rows and the time."""
 
-    def __init__(self, spec: RunSpec, trainer: gans.Trainer, data_root, inception_weights):
+    def __init__(self, spec: RunSpec, trainer: gans.Trainer, data_root, extractor_weights):
         self.spec, self.trainer = spec, trainer
         self.rows: list[dict[str, Any]] = []
         self.seconds = 0.0
-        self.options = image_options(spec, trainer.data.kind, data_root, inception_weights)
+        self.options = image_options(spec, trainer.data.kind, data_root, extractor_weights)
 
     def evaluate(self, stage: str) -> None:
         start = time.perf_counter()

@@ -100,6 +100,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--data-root", help=f"where image datasets live (${gans.data.DATA_ROOT_ENV})")
     p.add_argument("--inception-weights", help="torch-fidelity Inception weights file")
+    p.add_argument(
+        "--classifier-weights",
+        help="digit classifier weights written by python -m gans.train_classifier, used instead "
+        "of the shipped (mnist-5k) or locally trained classifier; rows name it by its weights",
+    )
     p.add_argument("--executor", choices=("local", "ray"), default="local")
     p.add_argument(
         "--workers",
@@ -219,6 +224,18 @@ def _preflight(specs, datasets: dict[str, gans.Dataset]) -> None:
             continue
 
 
+def _check_classifier_weights(path: str, datasets: dict[str, gans.Dataset]) -> None:
+    """Refuse a --classifier-weights file that cannot be read or does not fit an image dataset."""
+    if not Path(path).is_file():
+        raise InputError(f"--classifier-weights: no file {path}")
+    for data in datasets.values():
+        if data.kind == "image":
+            try:
+                gans.classifier_extractor(data, weights=path)
+            except ValueError as error:  # ClassifierWeightsError included
+                raise InputError(f"--classifier-weights: {error}") from None
+
+
 def check_writable(directory: Path, option: str) -> None:
     """Refuse a directory that cannot be created or written in, creating nothing."""
     existing = directory.absolute()
@@ -271,6 +288,8 @@ def run_suite(suite: Suite, args: argparse.Namespace) -> int:
         workers = _workers(args.workers, device, len(groups))
         datasets = _load_datasets(names, args.data_root)
         _preflight(specs, datasets)
+        if args.classifier_weights:
+            _check_classifier_weights(args.classifier_weights, datasets)
         suite_dir = (args.out / suite.name).resolve()
         check_writable(suite_dir, "--out")
         if args.reports is not None and not args.no_report:
@@ -300,7 +319,10 @@ def run_suite(suite: Suite, args: argparse.Namespace) -> int:
     options = {
         "device": device,
         "data_root": args.data_root,
-        "inception_weights": args.inception_weights,
+        "extractor_weights": {
+            "inception_weights": args.inception_weights,
+            "classifier_weights": args.classifier_weights,
+        },
         "compile": args.compile,
         "deterministic": args.deterministic,
         "speedups": not args.no_speedups,
@@ -404,7 +426,7 @@ def _write_references(suite_dir: Path, specs, suite_rows, datasets, options) -> 
                 data,
                 device=options["device"],
                 data_root=options["data_root"],
-                inception_weights=options["inception_weights"],
+                extractor_weights=options["extractor_weights"],
             )
         except Exception as error:  # the runs and their tables are kept; only the floor is lost
             message = f"real-data floor for {name} failed: {type(error).__name__}: {error}"

@@ -6,6 +6,7 @@ The public API, used by the ``benchmarks`` application and by plugins, is what t
 from gans.constraints import Constraint, WeightClipping
 from gans.data import DATASETS, Dataset, DatasetUnavailable, load_dataset, register_dataset
 from gans.evaluation import evaluate, evaluate_real
+from gans.feature_extractor_classifier import ClassifierWeightsError, classifier_extractor
 from gans.hyperparameters import (
     OPTIMIZERS,
     ConfigError,
@@ -57,6 +58,8 @@ from gans.trainer import (
 )
 
 __all__ = [
+    "ClassifierWeightsError",
+    "classifier_extractor",
     "ARCHITECTURES",
     "CRITIC_NORMS",
     "CURVE_COLUMNS",

@@ -41,9 +41,9 @@ def evaluate(trainer: Trainer, n_fake: int, eval_seed: int = 0, **image_options)
 
     Image data get torch-fidelity's FID/IS/KID/precision/recall (``image_options`` go to
     ``evaluate_images``: extractor, metrics, n_real, cache_dir, inception_weights,
-    classifier_data); toy points get exact W1 and, for Gaussian mixtures, mode metrics, against
-    ``n_fake`` test points, and with a frozen generator the critic's fit (``critic_fit``).
-    Samples are drawn with ``eval_seed``, apart from the training streams.
+    classifier_data, classifier_weights); toy points get exact W1 and, for Gaussian mixtures,
+    mode metrics, against ``n_fake`` test points, and with a frozen generator the critic's fit
+    (``critic_fit``). Samples are drawn with ``eval_seed``, apart from the training streams.
     """
     rng = torch.Generator(trainer.device).manual_seed(eval_seed)
     if not (trainer.config.freeze_generator and trainer.data.kind == "points"):
@@ -90,7 +90,7 @@ def evaluate_real(
         device: where image features are extracted.
         cache_dir: parent of ``references/`` (and the image caches); see ``resolve_cache_dir``.
         image_options: as for ``evaluate`` (extractor, metrics, n_real, inception_weights,
-            classifier_data); toy points take none.
+            classifier_data, classifier_weights); toy points take none.
 
     Returns:
         The rows ``evaluate`` would return for a generator as good as the data.
@@ -169,7 +169,8 @@ def _cached_path(
         else:
             labelled = image_options.get("classifier_data") or data
             # The classifier's name carries a hash of its weights: the same name, the same network.
-            extractor = classifier_extractor(labelled, cache_dir).name
+            weights = image_options.get("classifier_weights")
+            extractor = classifier_extractor(labelled, cache_dir, weights).name
         key.update(
             extractor=extractor,
             metrics=sorted(image_options.get("metrics", REQUESTS)),

@@ -83,6 +83,7 @@ from gans.metrics import (
     RECALL,
     MetricRow,
 )
+from gans.storage import sha256_of_file
 
 CLASSIFIER = "classifier"
 INCEPTION = "inception-v3-compat"
@@ -208,6 +209,7 @@ def evaluate_images(
     inception_weights: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
     classifier_data: Dataset | None = None,
+    classifier_weights: str | os.PathLike | None = None,
 ) -> list[MetricRow]:
     """Compare generated images with a real split.
 
@@ -230,6 +232,9 @@ def evaluate_images(
         classifier_data: the labelled dataset whose train split trains the classifier extractor;
             None: ``real``. Pass the full dataset when ``real`` is a class subset such as
             ``mnist:7``: a classifier trained on one class says nothing.
+        classifier_weights: a classifier weights file written by ``python -m
+            gans.train_classifier``, used instead of the shipped or cached classifier; the rows
+            then name it by the hash of its weights.
 
     Returns:
         One row per value: fid, is, is_std, kid, kid_std, precision, recall, density, coverage
@@ -261,7 +266,7 @@ def evaluate_images(
     extra_rows: list[MetricRow] = []
     options: dict = {"cache_root": str(cache_root / "fidelity_cache")}
     if extractor == CLASSIFIER:
-        info = classifier_extractor(classifier_data or real, cache_dir)
+        info = classifier_extractor(classifier_data or real, cache_dir, classifier_weights)
         name, rgb = info.name, False
         options.update(
             feature_layer_fid=info.feature_layer_fid,
@@ -417,8 +422,4 @@ def _register_real(real: Dataset, split: str, images: torch.Tensor, rgb: bool) -
 @functools.cache
 def _file_hash(path: Path) -> str:
     # Cached: Inception's weights are ~100 MB and every evaluation of a suite asks again.
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_of_file(path)

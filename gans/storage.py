@@ -1,7 +1,8 @@
-"""Writing files that later runs trust: checkpoints and cached classifiers."""
+"""Writing files that later runs trust (checkpoints, classifier weights), and hashing them."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -40,5 +41,23 @@ def _umask() -> int:
 
 
 def save_atomically(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` through ``write_atomically``."""
-    return write_atomically(path, lambda tmp: torch.save(obj, tmp))
+    """``torch.save`` through ``write_atomically``.
+
+    It saves to an open file: given a path, torch.save names the archive's folder after the file,
+    so the bytes, and a shipped file's SHA-256, would change with the temporary name.
+    """
+
+    def save(tmp: str) -> None:
+        with open(tmp, "wb") as file:
+            torch.save(obj, file)
+
+    return write_atomically(path, save)
+
+
+def sha256_of_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes, read in blocks (Inception's weights are ~100 MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -23,6 +23,7 @@ from benchmarks.suites import load_suite
 from gans.feature_extractor_classifier import classifier_extractor
 from gans.metrics_image import INCEPTION
 from gans.storage import save_atomically
+from gans.train_classifier import main as train_classifier
 
 N_CRITIC = {"gan": 1, "wgan-gp": 5}
 
@@ -210,6 +211,26 @@ def test_a_class_subset_floor_uses_the_runs_classifier_and_needs_no_inception(tm
         for name, rows in [("floor", refs[refs.stage == "final"]), ("run", final)]
     }
     assert 15 <= fid["floor"] <= 80 and fid["run"] >= 5 * fid["floor"]
+
+
+def test_a_retrained_classifier_measures_runs_and_floors_under_its_own_name(tmp_path, capsys):
+    weights = tmp_path / "retrained.pt"
+    assert train_classifier(["mnist-5k:n=100", "--out", str(weights)]) == 0  # 0.4 s, not 15
+    path = tmp_path / "digits.toml"
+    path.write_text(DIGITS_SUITE.format(final=300).replace(', "inception-v3-compat"', ""))
+    assert run("--suite", path, "--out", tmp_path / "out", "--classifier-weights", weights) == 0
+    retrained = classifier_extractor(gans.load_dataset("mnist-5k"), weights=weights).name
+    shipped = classifier_extractor(gans.load_dataset("mnist-5k")).name
+    assert retrained.startswith("classifier-mnist-5k-n=100-") and retrained != shipped
+    for name in ("evals", "references"):
+        assert set(table(tmp_path / "out" / "digits", name).feature_extractor) == {retrained}
+    capsys.readouterr()
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(weights.read_bytes()[:1000])
+    assert run("--suite", path, "--out", tmp_path / "again", "--classifier-weights", damaged) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --classifier-weights: classifier weights {damaged}: ")
+    assert err.count("\n") == 1 and not (tmp_path / "again").exists()
 
 
 def test_a_floor_needing_more_train_rows_than_the_split_has_is_left_out(tmp_path):
