@@ -19,7 +19,9 @@ from benchmarks import report
 from benchmarks.run import main
 from benchmarks.store import DONE_MARKER
 
-TIMING = ("elapsed_s", "train_s", "eval_s")  # wall-clock columns: never equal across runs
+# Wall-clock columns, never equal across runs, and the hash of uncommitted changes, which a
+# developer's edits during the test change (tests/benchmarks/test_provenance.py tests it).
+TIMING = ("elapsed_s", "train_s", "eval_s", "code_diff")
 
 
 def tables_without_timing(suite_dir):

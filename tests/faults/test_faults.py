@@ -25,7 +25,9 @@ from gans.feature_extractor_classifier import CACHE_DIR_ENV
 KILL_AT = Path(__file__).parent / "kill_at.py"
 SEED = 18
 EXTRA_POINTS = 4  # kill points drawn at random beyond one of each kind
-TIMING = ("elapsed_s", "train_s", "eval_s")  # wall-clock columns: never equal across runs
+# Wall-clock columns, never equal across runs, and the hash of uncommitted changes, which a
+# developer's edits during the test change (tests/benchmarks/test_provenance.py tests it).
+TIMING = ("elapsed_s", "train_s", "eval_s", "code_diff")
 TABLES = ("runs", "curves", "evals", "references")
 STRATEGIES = ("gan", "wgan", "wgan-gp")
 
