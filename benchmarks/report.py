@@ -46,6 +46,24 @@ from gans import write_atomically
 
 TEMPLATES = Path(__file__).parent / "templates"
 RUN_COLUMNS = (*CONFIG_COLUMNS, "status")  # what every row of runs.parquet has, failed runs too
+# Measured by a user on a fresh Intel Xeon machine against the committed reports/quick, made on
+# an AMD EPYC machine at the same commit and torch (issue 32).
+REPRODUCIBILITY = (
+    "Reproducibility: a run's numbers are a function of its configuration (its run id), the code "
+    "that trained it (commit, uncommitted changes, plugin sources: the trained-by lines above), "
+    "the torch version, and where it ran: the CPU kind and the instruction set torch's kernels "
+    "used on it, the torch thread count, or the GPU, and how many runs were stacked (--stack). "
+    "With all of these the same, a rerun reproduces every number bit for bit. On another CPU "
+    "kind, another thread count or a GPU, sums are rounded in another order and training "
+    "carries the difference along, so numbers agree only statistically, within the spread "
+    "over seeds: the quick suite's final W1 on 8gaussians, mean of 5 seeds, was 0.1828 on an "
+    "Intel Xeon and 0.1822 on an AMD EPYC for wgan-gp, 0.9471 and 0.9319 for gan. Compare such "
+    "results by their intervals and tests, not digit by digit. Image metrics compare only "
+    "between rows that name the same feature extractor: mnist-5k's classifier ships with the "
+    "package and has one name on every machine; the classifier of another dataset is trained "
+    "on the machine and named by a hash of its weights, which may differ between CPU kinds; "
+    "Inception features (inception-v3-compat) are the ones that compare with published FIDs."
+)
 METHODS = (
     f"Summary cells: mean ± standard deviation over the finished seeds, then a {CONFIDENCE:.0%} "
     f"percentile-bootstrap confidence interval of the mean (scipy.stats.bootstrap, "
@@ -79,6 +97,7 @@ METHODS = (
     f"of the difference of means excludes 0; no when p ≥ {rs.ALPHA} and it includes 0; "
     f"borderline when the two disagree. p-values are not corrected for the number of "
     f"comparisons: read them one metric at a time, the primary metric first.",
+    REPRODUCIBILITY,
 )
 # What each metric can and cannot tell, for the methods section.
 METRIC_NOTES = {
