@@ -82,7 +82,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--precision",
         choices=gans.PRECISIONS,
-        help="train every run at this precision instead of the suite's (bf16: autocast, for GPUs)",
+        help="train every run at this precision instead of the suite's (bf16: autocast, for "
+        "GPUs; fp64: the same runs in float64, a reference for float32's rounding)",
     )
     p.add_argument(
         "--compile", action="store_true", help="torch.compile the training steps (for GPUs)"

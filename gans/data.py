@@ -102,19 +102,26 @@ class Dataset:
         return self.train.device
 
     def to(
-        self, device: str | torch.device, memory_format: torch.memory_format | None = None
+        self,
+        device: str | torch.device,
+        memory_format: torch.memory_format | None = None,
+        dtype: torch.dtype | None = None,
     ) -> Dataset:
-        """Returns this dataset with every tensor on ``device`` and, when ``memory_format`` is
-        given, image rows in that layout (``self`` if nothing changes)."""
+        """Returns this dataset with every tensor on ``device``, when ``memory_format`` is given
+        image rows in that layout, and when ``dtype`` is given rows of that floating type
+        (labels keep theirs); ``self`` if nothing changes."""
         device = torch.device(device)
         layout = memory_format if memory_format is not None and self.kind == "image" else None
-        if self.device == device and (
-            layout is None or self.train.is_contiguous(memory_format=layout)
+        dtype = dtype or self.train.dtype
+        if (
+            self.device == device
+            and self.train.dtype == dtype
+            and (layout is None or self.train.is_contiguous(memory_format=layout))
         ):
             return self
 
         def move(rows: torch.Tensor) -> torch.Tensor:
-            rows = rows.to(device)
+            rows = rows.to(device, dtype)
             return rows if layout is None else rows.contiguous(memory_format=layout)
 
         return dataclasses.replace(

@@ -46,10 +46,13 @@ def evaluate(trainer: Trainer, n_fake: int, eval_seed: int = 0, **image_options)
     (``critic_fit``). Samples are drawn with ``eval_seed``, apart from the training streams.
     """
     rng = torch.Generator(trainer.device).manual_seed(eval_seed)
-    if not (trainer.config.freeze_generator and trainer.data.kind == "points"):
+    # Scored in float32 whatever the run trained in: an fp64 run is measured as its fp32 run is
+    # (and a classifier's cache key, a hash of the data's bytes, finds the same classifier).
+    data = trainer.data.to(trainer.device, dtype=torch.float32)
+    if not (trainer.config.freeze_generator and data.kind == "points"):
         return _score(
-            lambda n: trainer.generate(n, rng),
-            trainer.data,
+            lambda n: trainer.generate(n, rng).float(),
+            data,
             n_fake,
             eval_seed,
             trainer.device,
@@ -58,7 +61,7 @@ def evaluate(trainer: Trainer, n_fake: int, eval_seed: int = 0, **image_options)
     # A frozen generator: the question is the critic, so its fit is scored too.
     with torch.no_grad():
         fake = trainer.generate(n_fake, rng)
-    rows = _score(fake, trainer.data, n_fake, eval_seed, trainer.device, image_options)
+    rows = _score(fake.float(), data, n_fake, eval_seed, trainer.device, image_options)
     real = trainer.data.test[:n_fake]
     w1 = next(row.value for row in rows if row.metric == W1)
     return rows + critic_fit(trainer.critic, fake, real, w1, eval_seed)

@@ -69,7 +69,9 @@ class Penalty(NamedPiece, ABC):
 def interpolation_weights(real: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
     """One uniform coefficient per sample, shaped to broadcast over the sample's dimensions."""
     shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    return torch.rand(shape, generator=rng, device=real.device, dtype=real.dtype)
+    # Drawn in float32 whatever the data's dtype: an fp64 run draws the fp32 run's numbers.
+    draws = torch.rand(shape, generator=rng, device=real.device, dtype=torch.float32)
+    return draws.to(real.dtype)
 
 
 def interpolate(real: torch.Tensor, fake: torch.Tensor, rng: torch.Generator) -> torch.Tensor:

@@ -29,7 +29,15 @@ from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
 from gans.stacked_state import load_stacked_state, stacked_parameters, store_member_state
-from gans.trainer import CRITIC_CURVES, DONE, RUNNING, Trainer, critic_objective, curve_row
+from gans.trainer import (
+    CRITIC_CURVES,
+    DONE,
+    RUNNING,
+    Trainer,
+    critic_objective,
+    curve_row,
+    full_precision,
+)
 
 
 class StackingError(ValueError):
@@ -67,7 +75,8 @@ def _vmapped_check(trainer: Trainer) -> None:
     rng = torch.Generator(trainer.device).manual_seed(trainer.config.seed)
     real = trainer.data.batch(4, rng).unsqueeze(0).expand(2, *[-1] * trainer.data.train.dim())
     with torch.no_grad():
-        fake = trainer.generator(trainer._noise(4, rng)).float().unsqueeze(0).expand_as(real)
+        fake = full_precision(trainer.generator(trainer._noise(4, rng)))
+        fake = fake.unsqueeze(0).expand_as(real)
     params = {k: torch.stack([p.detach()] * 2) for k, p in trainer.critic.named_parameters()}
     draws = _stack([_draws(trainer, real[0], fake[0], rng)] * 2)
     objective = _CriticObjective(trainer, copy.deepcopy(trainer.critic).to("meta"))
@@ -220,7 +229,7 @@ class StackedTrainer:
 
     def _generated(self, n: int) -> torch.Tensor:
         with torch.no_grad(), self.active[0]._mixed_precision():
-            return self._generate(self.g_params, self._noise(n)).float()
+            return full_precision(self._generate(self.g_params, self._noise(n)))
 
     def _critic_steps(self) -> tuple[torch.Tensor, torch.Tensor]:
         """As ``Trainer._critic_steps``, for every member: (steps, members, CRITIC_CURVES) and
@@ -246,7 +255,9 @@ class StackedTrainer:
             if record and i == n - 1:
                 weights = [self.c_params[name] for name in self._layer_names]
                 grads = torch.autograd.grad(loss.sum(), weights, retain_graph=True)
-                layer_norms = torch.stack([g.float().flatten(1).norm(dim=1) for g in grads], 1)
+                layer_norms = torch.stack(
+                    [full_precision(g).flatten(1).norm(dim=1) for g in grads], 1
+                )
             for p in self.c_params.values():
                 p.grad = None
             total.sum().backward()
@@ -271,13 +282,14 @@ class StackedTrainer:
                 params = list(self.c_params.values())
                 active = torch.stack([constraint([p[k] for p in params]) for k in range(len(loss))])
         w_estimate = -loss if strategy.loss.estimates_wasserstein else nan
-        return {"critic_loss": loss, "w_estimate": w_estimate, "constraint_active": active.float()}
+        active = active.to(loss.dtype)
+        return {"critic_loss": loss, "w_estimate": w_estimate, "constraint_active": active}
 
     def _generator_loss(self, g_params, c_params, noise):
         first = self.active[0]
         with first._mixed_precision():
             fake = _call(self._generator, g_params)(noise)
-            scores = _call(self._critic, c_params)(fake).float().view(-1)
+            scores = full_precision(_call(self._critic, c_params)(fake)).view(-1)
             return first.strategy.loss.generator_loss(scores)
 
     def _generator_step(self) -> torch.Tensor:
@@ -299,7 +311,8 @@ class StackedTrainer:
         with first._mixed_precision():
             fake = _call(self._generator, g_params)(noise)
             critic = _call(self._critic, c_params)
-            real_scores, fake_scores = critic(real).float().view(-1), critic(fake).float().view(-1)
+            real_scores = full_precision(critic(real)).view(-1)
+            fake_scores = full_precision(critic(fake)).view(-1)
         return first.strategy.loss.critic_loss(real_scores, fake_scores)
 
     @torch.no_grad()

@@ -56,6 +56,12 @@ def curve_row(values: dict[str, torch.Tensor], names: tuple[str, ...]) -> torch.
     return torch.stack([values[name] for name in names])
 
 
+def full_precision(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32, or as it is where it is wider: what a bf16 autocast region computed is
+    widened before the losses, and an fp64 run's values stay in float64."""
+    return x if x.dtype == torch.float64 else x.float()
+
+
 def critic_objective(loss_piece, critic, real, fake, joint: bool, penalize=None):
     """The critic loss, the loss plus the penalty (what is minimised), the penalty and the gradient
     norm where the penalty looked (NaN without a penalty); the one computation of separate
@@ -67,23 +73,25 @@ def critic_objective(loss_piece, critic, real, fake, joint: bool, penalize=None)
         penalize: None, or a callable returning the penalty's ``PenaltyOutput``.
     """
     if joint:
-        scores = critic(torch.cat([real, fake])).float().view(-1)
+        scores = full_precision(critic(torch.cat([real, fake]))).view(-1)
         real_scores, fake_scores = scores.split(len(real))
     else:
-        real_scores, fake_scores = critic(real).float().view(-1), critic(fake).float().view(-1)
+        real_scores = full_precision(critic(real)).view(-1)
+        fake_scores = full_precision(critic(fake)).view(-1)
     loss = loss_piece.critic_loss(real_scores, fake_scores)
     if penalize is None:
         nan = torch.full_like(loss, float("nan"))
         return loss, loss, nan, nan
     out = penalize()
-    return loss, loss + out.value.float(), out.value.detach().float(), out.grad_norm.float()
+    value, grad_norm = full_precision(out.value), full_precision(out.grad_norm)
+    return loss, loss + value, value.detach(), grad_norm
 
 
 CHECKPOINT_FORMAT = 3  # 3: records the speedups, whose optimizer states differ in layout
 RUNNING, DONE, DIVERGED = "running", "done", "diverged"
 _NO_AUTOCAST = nullcontext()
 JOINT_CALL, SEPARATE_CALLS = "one call on real and fake", "separate calls on real and fake"
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "fp64")
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,9 @@ class TrainConfig:
     # a critic loss of 1e16 is a broken run, although a finite one. Checked at each copy to the
     # host, which is where training stops (at most log_every iterations past the bad one).
     divergence_limit: float = 1e6
-    # "bf16": the networks run under bfloat16 autocast (for CUDA; CPUs without AMX gain nothing)
+    # "bf16": the networks run under bfloat16 autocast (for CUDA; CPUs without AMX gain nothing).
+    # "fp64": the same run (initial weights, draws) computed in float64: a reference for how far
+    # float32's rounding moved it, a few times slower.
     precision: str = "fp32"
 
     def __post_init__(self):
@@ -219,7 +229,8 @@ class Trainer:
             data = load_dataset(config.dataset, root=data_root)
         # channels_last is the layout the CPU (oneDNN) and cuDNN convolution kernels prefer: on
         # this project's CPU it made the dcgan28 steps 5-12% faster (docs/performance.md).
-        self.data = data.to(self.device, memory_format=torch.channels_last)
+        self.dtype = torch.float64 if config.precision == "fp64" else torch.float32
+        self.data = data.to(self.device, memory_format=torch.channels_last, dtype=self.dtype)
         arch_config = ARCHITECTURES.get(config.arch).config(
             self.data.sample_shape,
             config.width,
@@ -242,6 +253,8 @@ class Trainer:
                 # from a first call: made here, before the optimizers need the parameters.
                 with torch.no_grad(), _eval_mode(generator), _eval_mode(critic):
                     critic(generator(torch.zeros(2, self.latent_dim)))
+        # Built in float32 and then converted, so that an fp64 run starts from the same weights.
+        generator, critic = (m.to(self.dtype) for m in (generator, critic))
         if self.data.kind == "image":
             generator, critic = (
                 m.to(memory_format=torch.channels_last) for m in (generator, critic)
@@ -292,7 +305,7 @@ class Trainer:
         self.eval_rng = torch.Generator(self.device).manual_seed(config.seed + 1_000_003)
         self.fixed_noise = torch.randn(
             64, self.latent_dim, generator=torch.Generator().manual_seed(config.seed)
-        ).to(self.device)
+        ).to(self.device, self.dtype)
         self.gen_iter = 0
         self.critic_steps = 0
         self.elapsed_s = 0.0
@@ -300,9 +313,9 @@ class Trainer:
         self.diverged_at: int | None = None
         self.curves: list[dict[str, float]] = []
         self._pending: list[tuple[int, int, float, torch.Tensor]] = []
-        self._nan = torch.tensor(float("nan"), device=self.device)
+        self._nan = torch.tensor(float("nan"), device=self.device, dtype=self.dtype)
         self._no_layer_norms = torch.full(
-            (len(self._layer_weights),), float("nan"), device=self.device
+            (len(self._layer_weights),), float("nan"), device=self.device, dtype=self.dtype
         )
         self._progress = progress
         self._progress_position = progress_position
@@ -317,13 +330,15 @@ class Trainer:
         return 1.0 - gen_iter / self.gen_iters
 
     def _noise(self, n: int, rng: torch.Generator) -> torch.Tensor:
-        return torch.randn(n, self.latent_dim, generator=rng, device=self.device)
+        # Drawn in float32 at every precision: an fp64 run draws the fp32 run's numbers.
+        shape, device = (n, self.latent_dim), self.device
+        return torch.randn(shape, generator=rng, device=device, dtype=torch.float32).to(self.dtype)
 
     def _scores(self, x: torch.Tensor) -> torch.Tensor:
         return self.critic(x).view(-1)
 
     def _mixed_precision(self):
-        if self.config.precision == "fp32":
+        if self.config.precision != "bf16":
             return _NO_AUTOCAST  # a disabled torch.autocast costs more, every step
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
@@ -345,7 +360,9 @@ class Trainer:
 
     def _generator_objective(self, noise: torch.Tensor) -> torch.Tensor:
         with self._mixed_precision():
-            return self.strategy.loss.generator_loss(self._scores(self.generator(noise)).float())
+            return self.strategy.loss.generator_loss(
+                full_precision(self._scores(self.generator(noise)))
+            )
 
     def critic_step(
         self, fake: torch.Tensor | None = None, layer_grads: bool = False
@@ -362,7 +379,7 @@ class Trainer:
         layer_norms = None
         if layer_grads:
             grads = torch.autograd.grad(loss, self._layer_weights, retain_graph=True)
-            layer_norms = torch.stack([g.float().norm() for g in grads])
+            layer_norms = torch.stack([full_precision(g).norm() for g in grads])
         self.critic_params.zero_grad()
         total.backward()
         self.opt_c.step()
@@ -378,7 +395,7 @@ class Trainer:
             "w_estimate": -loss if self.strategy.loss.estimates_wasserstein else self._nan,
             "penalty": penalty,
             "grad_norm": grad_norm,
-            "constraint_active": active.float(),
+            "constraint_active": active.to(loss.dtype),
         }
         if layer_norms is not None:
             values["layer_grad_norms"] = layer_norms
@@ -387,7 +404,7 @@ class Trainer:
     def _generated(self, n: int) -> torch.Tensor:
         """``n`` samples of the generator as it is now, outside the graph (for the critic)."""
         with torch.no_grad(), self._mixed_precision():
-            return self.generator(self._noise(n, self.rng)).float()
+            return full_precision(self.generator(self._noise(n, self.rng)))
 
     def _critic_steps(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The critic steps of one generator iteration, as many as the critic schedule says.
@@ -473,7 +490,8 @@ class Trainer:
         real = self.data.batch(batch, self.eval_rng, split="test")
         with _eval_mode(self.generator), self._mixed_precision():
             fake = self.generator(self._noise(batch, self.eval_rng))
-            real_scores, fake_scores = self._scores(real).float(), self._scores(fake).float()
+            real_scores = full_precision(self._scores(real))
+            fake_scores = full_precision(self._scores(fake))
         return self.strategy.loss.critic_loss(real_scores, fake_scores)
 
     def train(self, until: int | None = None, max_seconds: float | None = None) -> str:

@@ -6,22 +6,16 @@ import pandas as pd
 import pytest
 import torch
 from tiny_suites import CALL_ONLY_PLUGIN
+from tolerances import assert_close_columns, fp64_tolerance
 
 import gans
 from gans.stacking import StackedTrainer, StackingError, stacking_obstacle
 
-# Stacked and separate runs add in another order (batched kernels), so their curves agree up to
-# float rounding, which training then carries along: this is what 50 toy iterations (10 on
-# images) of every strategy stay within.
-TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
-# The share of critic weights held at the clipping boundary counts weights: each one that
-# rounding puts on the other side of the boundary moves it by 1/4,385 for dcgan28 at width 4, and
-# 10 iterations moved up to 5 (more or fewer with the thread count): within 0.5% of the weights.
-SHARE_TOLERANCE = {"rtol": 0.0, "atol": 5e-3}
 SEEDS = (0, 1, 2)
 
 
 def config(strategy, seed, images=False, **changes):
+    """A short run in float64 (tests/tolerances.py says why) unless ``changes`` say otherwise."""
     base = gans.TrainConfig(
         strategy=strategy,
         dataset="mnist-5k" if images else "8gaussians",
@@ -34,6 +28,7 @@ def config(strategy, seed, images=False, **changes):
         heldout_every=5,
         layer_grads_every=3,
         lr_decay=True,  # the schedulers travel with the stack too
+        precision="fp64",
     )
     return dataclasses.replace(base, **changes)
 
@@ -48,19 +43,6 @@ def trainers(datasets, strategy, images=False, seeds=SEEDS, **changes):
     return [gans.Trainer(c, data=datasets[c.dataset], progress=False) for c in configs]
 
 
-def assert_close_curves(a: pd.DataFrame, b: pd.DataFrame):
-    assert list(a.columns) == list(b.columns) and len(a) == len(b)
-    for column in a.columns:
-        tolerance = SHARE_TOLERANCE if column == "constraint_active" else TOLERANCE
-        torch.testing.assert_close(
-            torch.tensor(a[column].to_numpy(float)),
-            torch.tensor(b[column].to_numpy(float)),
-            equal_nan=True,
-            msg=lambda m, column=column: f"{column}: {m}",
-            **tolerance,
-        )
-
-
 def assert_same_run(stacked: gans.Trainer, separate: gans.Trainer):
     assert (stacked.status, stacked.gen_iter, stacked.critic_steps, stacked.diverged_at) == (
         separate.status,
@@ -68,22 +50,28 @@ def assert_same_run(stacked: gans.Trainer, separate: gans.Trainer):
         separate.critic_steps,
         separate.diverged_at,
     )
+    rtol = fp64_tolerance(separate)
     a, b = (pd.DataFrame(t.curves).drop(columns="elapsed_s") for t in (stacked, separate))
-    assert_close_curves(a, b)
+    assert_close_columns(a, b, rtol)
     # The same draws: every member's streams end where its separate run's do.
     assert torch.equal(stacked.rng.get_state(), separate.rng.get_state())
     assert torch.equal(stacked.eval_rng.get_state(), separate.eval_rng.get_state())
     for mine, theirs in zip(stacked.critic.parameters(), separate.critic.parameters()):
-        torch.testing.assert_close(mine, theirs, **TOLERANCE)
+        torch.testing.assert_close(mine, theirs, rtol=0.0, atol=rtol * theirs.abs().max().item())
 
 
 @pytest.mark.parametrize("images", [False, True], ids=["toy-50-iters", "images-10-iters"])
 @pytest.mark.parametrize("strategy", ["gan", "wgan", "wgan-gp"])
 def test_three_stacked_runs_train_as_their_separate_runs(datasets, strategy, images):
-    separate = trainers(datasets, strategy, images)
+    # Clipping on digits makes ties: weights sit at exactly +-c, so a sum of them over the digits'
+    # constant background is zero in exact arithmetic and rounding picks the LeakyReLU's branch,
+    # a difference that no rounding bound covers (seen in 1 of 3 seed groups). The digits train
+    # wgan with a clip value its weights never reach; the toy data test clipping.
+    changes = {"hyperparameters": {"clip_value": 1.0}} if images and strategy == "wgan" else {}
+    separate = trainers(datasets, strategy, images, **changes)
     for trainer in separate:
         assert trainer.train() == gans.DONE
-    stacked = trainers(datasets, strategy, images)
+    stacked = trainers(datasets, strategy, images, **changes)
     group = StackedTrainer(stacked, progress=False)
     half = stacked[0].gen_iters // 2
     assert group.train(until=half) == [gans.RUNNING] * 3

@@ -5,6 +5,7 @@ import numpy as np
 import ot
 import pytest
 import torch
+from tolerances import one_step_tolerance
 
 import gans
 from gans import DIVERGED, DONE, RUNNING, ConfigError, RegistryError, TrainConfig, Trainer
@@ -263,7 +264,7 @@ def test_sample_grid_is_written(tmp_path):
         ("batch_size", 0, "batch_size must be an integer >= 1, got 0"),
         ("gen_iters", -5, "gen_iters must be an integer >= 1"),
         ("width", 0, "width must be an integer >= 1 or unset"),
-        ("precision", "fp16", "precision must be one of fp32, bf16, got 'fp16'"),
+        ("precision", "fp16", "precision must be one of fp32, bf16, fp64, got 'fp16'"),
     ],
 )
 def test_invalid_config_names_the_field(field, value, message):
@@ -293,37 +294,71 @@ def test_compiled_steps_compute_the_eager_gradients():
     eager, compiled = (Trainer(config, data=TOY, progress=False, compile=c) for c in (False, True))
     rows = [t.critic_step() for t in (eager, compiled)]
     assert rows[0].keys() == rows[1].keys() == set(CRITIC_CURVES)
+    # One step from the same state, summed in another order: within float32's rounding bound.
+    rtol = one_step_tolerance(eager)
     for name in CRITIC_CURVES:
-        torch.testing.assert_close(
-            rows[1][name], rows[0][name], rtol=1e-5, atol=1e-6, equal_nan=True
-        )
+        atol = rtol * rows[0][name].nan_to_num(0.0).abs().max().item()
+        torch.testing.assert_close(rows[1][name], rows[0][name], rtol=0, atol=atol, equal_nan=True)
     for t in (eager, compiled):
         t.generator_step()
     # After a step each parameter's .grad holds that step's gradient.
     for module in ("critic", "generator"):
         named = [dict(getattr(t, module).named_parameters()) for t in (eager, compiled)]
         for name, p in named[0].items():
-            torch.testing.assert_close(named[1][name].grad, p.grad, rtol=1e-4, atol=1e-6, msg=name)
+            atol = rtol * p.grad.abs().max().item()
+            torch.testing.assert_close(named[1][name].grad, p.grad, rtol=0, atol=atol, msg=name)
+
+
+def bf16_tolerance(fp32: Trainer) -> tuple[float, float]:
+    """How far a bfloat16-autocast value may be from its float32 value: every layer of the
+    generator and critic rounds its input to bfloat16 (8-bit mantissa, eps 2**-7) and the errors
+    along the path add, so the relative bound is the layer count times eps (0.0625 for dcgan28).
+    Returns: that relative bound, and an absolute one for the critic loss, a difference of two
+    means of scores that may cancel: the bound times the mean magnitude of the scores."""
+    layers = sum(p.dim() > 1 for net in (fp32.generator, fp32.critic) for p in net.parameters())
+    rtol = layers * torch.finfo(torch.bfloat16).eps
+    with torch.no_grad():
+        samples = torch.cat([fp32.data.test[:64], fp32.generate(64)])
+        scale = fp32.critic(samples).abs().mean().item()
+    return rtol, rtol * scale
 
 
 def test_bf16_autocast_runs_the_networks_in_bfloat16():
     fp32, bf16 = (trainer(image_config(strategy="wgan-gp", precision=p)) for p in ("fp32", "bf16"))
+    rtol, loss_atol = bf16_tolerance(fp32)
     loss, penalty = (
         [t.critic_step()[name] for t in (fp32, bf16)] for name in ("critic_loss", "penalty")
     )
     # Same batch and noise: bfloat16's 8-bit mantissa moves the values a little, not a lot.
     assert loss[0] != loss[1] and penalty[0] != penalty[1]
-    torch.testing.assert_close(penalty[1], penalty[0], rtol=0.02, atol=0)
-    torch.testing.assert_close(loss[1], loss[0], rtol=0.1, atol=1e-3)
+    torch.testing.assert_close(penalty[1], penalty[0], rtol=rtol, atol=0)
+    torch.testing.assert_close(loss[1], loss[0], rtol=0, atol=loss_atol)
     assert bf16.train() == DONE
+
+
+def test_an_fp64_run_is_its_fp32_run_computed_in_float64():
+    fp32, fp64 = (trainer(toy_config(strategy="wgan-gp", precision=p)) for p in ("fp32", "fp64"))
+    for net in ("generator", "critic"):
+        pairs = zip(getattr(fp32, net).parameters(), getattr(fp64, net).parameters())
+        assert all(b.dtype == torch.float64 and torch.equal(a.double(), b) for a, b in pairs)
+    rows = [t.critic_step() for t in (fp32, fp64)]
+    # The same draws (the streams end alike) and one step of the same computation.
+    assert torch.equal(fp32.rng.get_state(), fp64.rng.get_state())
+    rtol = one_step_tolerance(fp32)
+    for name in ("critic_loss", "penalty", "grad_norm"):
+        assert rows[1][name].dtype == torch.float64
+        atol = rtol * abs(rows[0][name].item())
+        torch.testing.assert_close(rows[1][name].float(), rows[0][name], rtol=0, atol=atol)
+    assert fp64.train() == DONE
 
 
 def test_the_heldout_critic_loss_runs_at_the_training_precision():
     fp32, bf16 = (trainer(image_config(strategy="wgan-gp", precision=p)) for p in ("fp32", "bf16"))
+    _, loss_atol = bf16_tolerance(fp32)
     # Same weights and the same evaluation stream: only the precision differs.
     losses = [t.heldout_critic_loss() for t in (fp32, bf16)]
     assert losses[0] != losses[1]
-    torch.testing.assert_close(losses[1], losses[0], rtol=0.1, atol=1e-3)
+    torch.testing.assert_close(losses[1], losses[0], rtol=0, atol=loss_atol)
 
 
 def test_the_trainer_applies_the_speedups_that_fit_the_strategy_and_says_which():

@@ -447,7 +447,7 @@ BAD_SUITES = {
     ),
     "precision-fp16": (
         '[datasets.25gaussians]\narch = "mlp"\nprecision = "fp16"\n',
-        "suite file {path}: precision must be one of fp32, bf16, got 'fp16'",
+        "suite file {path}: precision must be one of fp32, bf16, fp64, got 'fp16'",
     ),
     "unknown-arch": (
         '[datasets.25gaussians]\narch = "transformer"\n',

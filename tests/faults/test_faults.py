@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_stacking import assert_close_curves
 from tiny_suites import run, table, tiny_suite
+from tolerances import assert_close_columns, suite_tolerance
 
 from benchmarks import report
 from gans.feature_extractor_classifier import CACHE_DIR_ENV
@@ -136,22 +136,25 @@ def test_two_runners_at_once_train_each_run_once(uninterrupted, tmp_path):
         assert log.count("started on") == 1 and log.count("done after") == 1, log
 
 
-def assert_close_tables(suite_dir: Path, expected: dict[str, pd.DataFrame]) -> None:
-    """As assert_same_tables, numbers within the stacked runs' tolerance: a member resumed behind
-    its group trains alone until it catches up, which rounds differently (test_stacking.py)."""
+def assert_close_tables(suite_dir: Path, expected: dict[str, pd.DataFrame], rtol: float) -> None:
+    """As assert_same_tables, numbers within ``rtol``: a member resumed behind its group trains
+    alone until it catches up, which rounds differently (tests/tolerances.py)."""
     for name, frame in tables(suite_dir).items():
         # How many runs trained together is a record of the invocation that finished each run.
         frame, wanted = (f.drop(columns="stack", errors="ignore") for f in (frame, expected[name]))
         numbers = wanted.select_dtypes("number").columns
         pd.testing.assert_frame_equal(frame.drop(columns=numbers), wanted.drop(columns=numbers))
-        assert_close_curves(frame[numbers], wanted[numbers])
+        assert_close_columns(frame[numbers], wanted[numbers], rtol)
 
 
 def test_a_stacked_group_killed_at_any_point_ends_with_the_uninterrupted_tables(tmp_path):
-    suite = tiny_suite(tmp_path / "suite", strategies=("wgan-gp",), seeds=(0, 1))
+    suite = tiny_suite(
+        tmp_path / "suite", strategies=("wgan-gp",), seeds=(0, 1), extra='precision = "fp64"\n'
+    )
     log = tmp_path / "points.log"
     assert runner(tmp_path / "whole", suite, -1, log, stack="2").returncode == 0
     expected = tables(tmp_path / "whole" / "tiny")
+    rtol = suite_tolerance(suite, tmp_path / "whole" / "tiny")
     assert set(expected["runs"]["stack"]) == {2}
     points = [line.split(" ", 1) for line in log.read_text().splitlines()]
     rng = random.Random(SEED)
@@ -165,5 +168,5 @@ def test_a_stacked_group_killed_at_any_point_ends_with_the_uninterrupted_tables(
         killed = runner(out, suite, index, tmp_path / f"kill-{index}.log", stack="2")
         assert killed.returncode == -9, (index, killed.stderr[-2000:])
         assert run("--suite", suite, "--out", out, "--stack", "2") == 0, index
-        assert_close_tables(out / "tiny", expected)
+        assert_close_tables(out / "tiny", expected, rtol)
         shutil.rmtree(out)
