@@ -38,7 +38,13 @@ from benchmarks.claim import (
     correct,
     measure_claim,
 )
-from benchmarks.provenance import code_of, code_version, provenance_summary, read_environment
+from benchmarks.provenance import (
+    code_of,
+    code_version,
+    environment_lines,
+    provenance_summary,
+    read_environment,
+)
 from benchmarks.report import ReportError, data_uris, environments, load_tables, write_files
 from benchmarks.report_figures import Drawing
 from benchmarks.report_stats import Table, fmt
@@ -272,13 +278,14 @@ def write_claims_report(verdicts, tables, costs, out: Path, size: str, results: 
     first = next(iter(tables), None)
     env = read_environment(results / first) if first else {}
     runs = pd.concat([t["runs"] for t in tables.values()], ignore_index=True) if tables else None
-    provenance, warnings = provenance_summary(runs) if runs is not None else ([], [])
+    here = code_version()
+    provenance, warnings = provenance_summary(runs, here) if runs is not None else ([], [])
     header = [
         ("size", size),
         ("report generated", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
-        ("report made by commit", code_of(code_version())),
+        ("report made by commit", code_of(here)),
         *(("trained by", line) for line in provenance),
-        *((f"{label} (last invocation)", value) for label, value in env.items()),
+        *environment_lines(env),
         ("claims command wall-clock", f"{wall_s:.0f} s (runs already done are not retrained)"),
     ]
     context = {

@@ -105,6 +105,7 @@ def execute_group(
     extractor_weights: dict[str, Any] | None = None,
     tensorboard_dir: Path | None = None,
     plugins: tuple[str, ...] = (),
+    code: dict[str, Any] | None = None,
     compile: bool = False,
     deterministic: bool = False,
     speedups: bool = True,
@@ -114,7 +115,8 @@ def execute_group(
     runs.parquet, in order. With ``stack``, runs that differ only in seed (``group_runs``) train
     together as one batched model (``gans.StackedTrainer``), each with its own run directory,
     checkpoint, evaluations and row; a group that cannot stack trains its runs one at a time, with
-    one line saying why. Without, they train one at a time.
+    one line saying why. Without, they train one at a time. Each run records its provenance
+    (``run_provenance``) with ``code``, the invocation's ``code_version``.
 
     An exception inside a run is caught: its row says ``failed`` with the message, the traceback
     goes to error.log, and the checkpoint stays for the next attempt (stacked, an exception in the
@@ -126,7 +128,7 @@ def execute_group(
     for plugin in plugins:  # worker processes and Ray tasks start without them
         gans.load_plugin(plugin)
     rows: dict[str, dict[str, Any]] = {}
-    provenance = run_provenance(device)
+    provenance = run_provenance(device, code)
     with contextlib.ExitStack() as locks:
         runs = []
         for spec in specs:  # another runner may be training one: wait

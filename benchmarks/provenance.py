@@ -10,6 +10,7 @@ versions of the libraries that evaluate and report.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -27,8 +28,10 @@ from benchmarks.store import FAILED
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENVIRONMENT_FILE = "environment.json"
 VERSIONED = ("torch", "torchvision", "torch-fidelity", "POT", "numpy", "pandas", "scipy", "seaborn")
-# Generated reports are output, not code: writing one under reports/ leaves the code unchanged.
-NOT_CODE = ":(exclude)reports"
+# What computes a run's numbers: the library, the application and the declared dependencies.
+# Docs, tests, examples and reports are not code here, so a change to them alone leaves runs
+# trained by "this code" (plugins are hashed into their runs' ids: gans.plugin_sources).
+CODE_PATHS = ("gans", "benchmarks", "pyproject.toml")
 # The runs-table columns of a run's provenance: what its numbers depend on beyond its config. The
 # code (commit, uncommitted changes), the CPU's kind and the instruction set torch's kernels use
 # on it (other kinds round differently), the torch threads (CPU kernels split their sums by
@@ -40,29 +43,39 @@ NOT_RECORDED = "not recorded"  # a run trained before runs recorded their proven
 RESUMED_JOIN = " then "  # a run resumed under another provenance: its values in order
 
 
-def _git(root: Path, *args: str) -> bytes | None:
+_CLEAN = {"code_dirty": False, "code_diff": ""}
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess | None:
     try:
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=10)
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return done.stdout if done.returncode == 0 else None
+
+
+def _git_output(root: Path, *args: str) -> bytes | None:
+    done = _git(root, *args)
+    return done.stdout if done is not None and done.returncode == 0 else None
 
 
 def code_version(root: Path = PROJECT_ROOT) -> dict[str, Any]:
-    """The short commit of the checkout at ``root`` (this project's), whether it has uncommitted
-    changes (tracked or untracked files outside reports/, ignored ones not), and the first 12 hex
-    of a SHA-256 of those changes ("" if none). The commit is "unknown" where ``root`` is not the
-    top of a git checkout (an installed package)."""
-    top = _git(root, "rev-parse", "--show-toplevel")
+    """The code of the checkout at ``root`` (this project's): its short commit, whether
+    ``CODE_PATHS`` have uncommitted changes (tracked or untracked files, ignored ones not), and
+    the first 12 hex of a SHA-256 of those changes ("" if none). Where ``root`` is not the top of
+    a git checkout (an installed package), the commit is "unknown" with the package's version."""
+    top = _git_output(root, "rev-parse", "--show-toplevel")
     # The package may sit inside another project's repository (a virtual environment in it).
     if top is None or Path(top.decode().strip()).resolve() != root.resolve():
-        return {"commit": UNKNOWN, "code_dirty": False, "code_diff": ""}
-    commit = (_git(root, "rev-parse", "--short", "HEAD") or b"unknown").decode().strip()
-    diff = _git(root, "diff", "HEAD", "--binary", "--", ".", NOT_CODE) or b""
-    listed = _git(root, "ls-files", "--others", "--exclude-standard", "-z", "--", ".", NOT_CODE)
+        version = _version("gan-loss-benchmark")
+        return {"commit": f"{UNKNOWN} (gan-loss-benchmark {version})", **_CLEAN}
+    commit = (_git_output(root, "rev-parse", "--short", "HEAD") or b"unknown").decode().strip()
+    diff = _git_output(root, "diff", "HEAD", "--binary", "--", *CODE_PATHS) or b""
+    listed = _git_output(
+        root, "ls-files", "--others", "--exclude-standard", "-z", "--", *CODE_PATHS
+    )
     untracked = [name for name in (listed or b"").decode().split("\0") if name]
     if not diff and not untracked:
-        return {"commit": commit, "code_dirty": False, "code_diff": ""}
+        return {"commit": commit, **_CLEAN}
     digest = hashlib.sha256(diff)
     for name in sorted(untracked):
         digest.update(name.encode())
@@ -71,6 +84,34 @@ def code_version(root: Path = PROJECT_ROOT) -> dict[str, Any]:
         except OSError:  # removed since it was listed
             pass
     return {"commit": commit, "code_dirty": True, "code_diff": digest.hexdigest()[:12]}
+
+
+@functools.cache
+def _same_code_at(a: str, b: str, root: Path = PROJECT_ROOT) -> bool:
+    """Whether commits ``a`` and ``b`` hold the same ``CODE_PATHS`` (False if either is unknown
+    to this checkout). Commits never change, so the answer is kept."""
+    if a == b:
+        return True
+    done = _git(root, "diff", "--quiet", a, b, "--", *CODE_PATHS)
+    return done is not None and done.returncode == 0
+
+
+def commits_of(row: dict[str, Any] | pd.Series) -> list[str]:
+    """The commits a run was trained by ([] where not recorded): one, or several for a run
+    resumed under another code."""
+    commit = row.get("commit")
+    if not isinstance(commit, str) or commit == NOT_RECORDED:
+        return []
+    return commit.split(RESUMED_JOIN)
+
+
+def trained_here(row: dict[str, Any] | pd.Series, here: dict[str, Any]) -> bool:
+    """Whether a run (a runs-table row or a provenance record) was trained by the code ``here``
+    (``code_version``): the same commit's code, with the same uncommitted changes or none."""
+    commits = commits_of(row)
+    if not commits or row.get("code_diff", "") != here["code_diff"]:
+        return False
+    return all(_same_code_at(commit, here["commit"]) for commit in commits)
 
 
 def cpu_model() -> str:
@@ -83,18 +124,27 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or UNKNOWN
 
 
-def run_provenance(device: str = "cpu") -> dict[str, Any]:
-    """What computes a run started now in this process on ``device``: ``PROVENANCE_COLUMNS``."""
+def run_provenance(device: str = "cpu", code: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What computes a run started now in this process on ``device``: ``PROVENANCE_COLUMNS``.
+    ``code``: the invocation's ``code_version``, taken where the runner started (a Ray worker on
+    another machine may have no checkout); None: this process's."""
     on_gpu = torch.device(device).type == "cuda"
     return {
-        **code_version(),
+        **(code or code_version()),
         "cpu": cpu_model(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": str(torch.get_num_threads()),
-        "gpu": torch.cuda.get_device_name(torch.device(device)) if on_gpu else "none",
+        "gpu": _gpu_name(device) if on_gpu else "none",
         "torch": str(torch.__version__),  # a TorchVersion, which weights_only loads refuse
         "cuda": torch.version.cuda or "none",
     }
+
+
+def _gpu_name(device: str) -> str:
+    try:
+        return torch.cuda.get_device_name(torch.device(device))
+    except (RuntimeError, AssertionError):  # a device that cannot be queried still trains
+        return UNKNOWN
 
 
 def same_provenance(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -126,18 +176,18 @@ def provenance_columns(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def code_of(row: dict[str, Any] | pd.Series) -> str:
     """The code a run was trained by, in words: "3f2a1c9", "3f2a1c9 with uncommitted changes
-    (diff 1a2b3c4d5e6f)", or "not recorded"."""
-    commit = row.get("commit")
-    if commit is None or (isinstance(commit, float) and pd.isna(commit)):
+    (diff 1a2b3c4d5e6f)", "3f2a1c9 then 5d6e7f8" (resumed), or "not recorded"."""
+    commits = commits_of(row)
+    if not commits:
         return NOT_RECORDED
     if row.get("code_dirty") in (True,):  # a bool, numpy's included; NaN where not recorded
-        return f"{commit} with uncommitted changes (diff {row.get('code_diff')})"
-    return str(commit)
+        return f"{row['commit']} with uncommitted changes (diff {row.get('code_diff')})"
+    return row["commit"]
 
 
 def describe(row: dict[str, Any] | pd.Series) -> str:
     """A run's provenance in one line."""
-    if row.get("commit") in (None, NOT_RECORDED) or pd.isna(row.get("commit")):
+    if not commits_of(row):
         return "provenance not recorded (trained before runs recorded it)"
     gpu = row.get("gpu")
     device = f"GPU {gpu} (CUDA {row.get('cuda')})" if gpu and gpu != "none" else "no GPU"
@@ -147,33 +197,40 @@ def describe(row: dict[str, Any] | pd.Series) -> str:
     )
 
 
-def provenance_summary(runs: pd.DataFrame) -> tuple[list[str], list[str]]:
+def provenance_summary(runs: pd.DataFrame, here: dict[str, Any]) -> tuple[list[str], list[str]]:
     """The distinct provenances of ``runs`` (one line each, with how many runs), and warnings:
-    runs trained with uncommitted changes, by another commit than this checkout's, or before
-    runs recorded their provenance."""
+    runs trained with uncommitted changes, before runs recorded their code, or by a commit whose
+    code differs from that of ``here`` (the report's ``code_version``)."""
     runs = runs[runs["status"] != FAILED]  # a failed run has no results to come from anywhere
     if not len(runs):
         return [], []
-    frame = runs.reindex(columns=list(PROVENANCE_COLUMNS)).astype(object)
-    described = frame.apply(describe, axis=1)
+    rows = runs.reindex(columns=list(PROVENANCE_COLUMNS)).astype(object).to_dict("records")
+    described = pd.Series([describe(row) for row in rows])
     lines = [f"{text}: {n} run{'s' * (n > 1)}" for text, n in described.value_counts().items()]
-    codes = frame.apply(code_of, axis=1)
-    here = code_of(code_version())
+    of = f" of {len(rows)} runs were trained"
+    dirty = [code_of(row) for row in rows if row["code_dirty"] in (True,)]
+    unrecorded = [row for row in rows if not commits_of(row)]
+    other = [
+        row["commit"]
+        for row in rows
+        if commits_of(row)
+        and not all(_same_code_at(commit, here["commit"]) for commit in commits_of(row))
+    ]
     warnings = []
-    if (dirty := codes.str.contains("uncommitted")).any():
+    if dirty:
         warnings.append(
-            f"{dirty.sum()} of {len(runs)} runs were trained with uncommitted changes "
-            f"({', '.join(dict.fromkeys(codes[dirty]))}): no commit reproduces them."
+            f"{len(dirty)}{of} with uncommitted changes ({', '.join(dict.fromkeys(dirty))}): "
+            "no commit reproduces them."
         )
-    if (unrecorded := codes == NOT_RECORDED).any():
+    if unrecorded:
         warnings.append(
-            f"{unrecorded.sum()} of {len(runs)} runs were trained before runs recorded their "
-            "code: nothing says which commit computed them."
+            f"{len(unrecorded)}{of} before runs recorded their code: nothing says which commit "
+            "computed them."
         )
-    if (other := ~dirty & ~unrecorded & (codes != here)).any():
+    if other:
         warnings.append(
-            f"{other.sum()} of {len(runs)} runs were trained by another commit than this "
-            f"report's ({here}): {', '.join(dict.fromkeys(codes[other]))}."
+            f"{len(other)}{of} by a commit whose code differs from this report's "
+            f"({here['commit']}): {', '.join(dict.fromkeys(other))}."
         )
     return lines, warnings
 
@@ -196,11 +253,14 @@ def environment(device: str = "cpu", schedule: str | None = None) -> dict[str, s
     }
 
 
+def environment_lines(env: dict[str, str]) -> list[tuple[str, str]]:
+    """A suite's environment.json as the report's labelled lines: what its last invocation
+    recorded (older versions wrote a commit and machine there too: those of that invocation,
+    not of the runs)."""
+    return [(f"{label} (last invocation)", value) for label, value in env.items()]
+
+
 def read_environment(suite_dir: Path) -> dict[str, str]:
-    """A suite's environment.json without its superseded keys (the commit and machine that
-    older versions wrote there: each run records its own now); {} if there is none."""
+    """A suite's environment.json; {} if there is none."""
     recorded = suite_dir / ENVIRONMENT_FILE
-    if not recorded.exists():
-        return {}
-    found = json.loads(recorded.read_text())
-    return {key: value for key, value in found.items() if key not in ("commit", "machine")}
+    return json.loads(recorded.read_text()) if recorded.exists() else {}

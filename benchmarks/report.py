@@ -36,6 +36,7 @@ from benchmarks.bootstrap import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE
 from benchmarks.provenance import (
     code_of,
     code_version,
+    environment_lines,
     provenance_summary,
     read_environment,
 )
@@ -43,26 +44,30 @@ from benchmarks.report_figures import Figure, palette
 from benchmarks.store import CONFIG_COLUMNS, INITIAL, with_columns
 from gans import metrics as m
 from gans import write_atomically
+from gans.metrics_image import INCEPTION
 
 TEMPLATES = Path(__file__).parent / "templates"
 RUN_COLUMNS = (*CONFIG_COLUMNS, "status")  # what every row of runs.parquet has, failed runs too
-# Measured by a user on a fresh Intel Xeon machine against the committed reports/quick, made on
-# an AMD EPYC machine at the same commit and torch (issue 32).
+# The example: the quick suite at one commit and torch version on an Intel Xeon and on an AMD
+# EPYC machine (docs/performance-log.md, "Reproducibility across CPU kinds").
 REPRODUCIBILITY = (
-    "Reproducibility: a run's numbers are a function of its configuration (its run id), the code "
-    "that trained it (commit, uncommitted changes, plugin sources: the trained-by lines above), "
-    "the torch version, and where it ran: the CPU kind and the instruction set torch's kernels "
-    "used on it, the torch thread count, or the GPU, and how many runs were stacked (--stack). "
-    "With all of these the same, a rerun reproduces every number bit for bit. On another CPU "
-    "kind, another thread count or a GPU, sums are rounded in another order and training "
-    "carries the difference along, so numbers agree only statistically, within the spread "
-    "over seeds: the quick suite's final W1 on 8gaussians, mean of 5 seeds, was 0.1828 on an "
-    "Intel Xeon and 0.1822 on an AMD EPYC for wgan-gp, 0.9471 and 0.9319 for gan. Compare such "
-    "results by their intervals and tests, not digit by digit. Image metrics compare only "
-    "between rows that name the same feature extractor: mnist-5k's classifier ships with the "
-    "package and has one name on every machine; the classifier of another dataset is trained "
-    "on the machine and named by a hash of its weights, which may differ between CPU kinds; "
-    "Inception features (inception-v3-compat) are the ones that compare with published FIDs."
+    "Reproducibility: a run's numbers are a function of its configuration (its run id, which for "
+    "a plugin includes a hash of its source), the code that trained it (the commit and any "
+    "uncommitted changes: the trained-by lines above), the torch version, and where it ran: the "
+    "CPU kind and the instruction set torch's kernels used on it, the torch thread count, or the "
+    "GPU, and how many runs were stacked (the stack column). With all of these the same, a rerun "
+    "on a CPU reproduces every number bit for bit (on a GPU only with --deterministic and "
+    "without --compile). On another CPU kind, another thread count or a GPU, sums are rounded in "
+    "another order and training carries the difference along, so numbers agree only "
+    "statistically, within the spread over seeds: the quick suite's final W1 on 8gaussians, mean "
+    "of 5 seeds, was 0.1828 on an Intel Xeon and 0.1822 on an AMD EPYC for wgan-gp, 0.9471 and "
+    "0.9319 for gan. Compare such results by their intervals and tests, not digit by digit "
+    "(precision fp64 computes the same run in float64 and shows how far float32's rounding moved "
+    "it). Image metrics compare only between rows that name the same feature extractor: "
+    "mnist-5k's classifier ships with the package and has one name on every machine; the "
+    "classifier of another dataset is trained on the machine and named by a hash of its "
+    "weights, which may differ between CPU kinds; Inception features (inception-v3-compat) are "
+    "the ones that compare with published FIDs."
 )
 METHODS = (
     f"Summary cells: mean ± standard deviation over the finished seeds, then a {CONFIDENCE:.0%} "
@@ -228,10 +233,15 @@ def _duration(seconds: float) -> str:
 
 
 def header(
-    suite_dirs: list[Path], runs: pd.DataFrame, evals: pd.DataFrame, provenance: list[str]
+    suite_dirs: list[Path],
+    runs: pd.DataFrame,
+    evals: pd.DataFrame,
+    here: dict,
+    provenance: list[str],
 ) -> list[tuple[str, str]]:
     """Where the results and the report come from, as (label, value) pairs: one line per distinct
-    ``provenance`` of the runs (``provenance_summary``), then what the suites' last invocations
+    ``provenance`` of the runs (``provenance_summary``) and the report's code (``here``), then
+    what the suites' last invocations
     recorded (environment.json); with several suites, what they share is one line, and what
     differs one line per suite."""
     written = max(
@@ -242,11 +252,14 @@ def header(
     recorded = []
     for label in dict.fromkeys(k for env in environments.values() for k in env):
         values = {name: env.get(label, "—") for name, env in environments.items()}
-        label = f"{label} (last invocation)"
         if len(set(values.values())) == 1:
-            recorded.append((label, next(iter(values.values()))))
+            recorded += environment_lines({label: next(iter(values.values()))})
         else:
-            recorded += [(f"{name}: {label}", value) for name, value in values.items()]
+            recorded += [
+                (f"{name}: {line}", value)
+                for name, value in values.items()
+                for line, _ in environment_lines({label: value})
+            ]
     no_time = pd.Series(dtype=float)  # a suite whose runs all failed has no time columns
     total = sum(
         pd.to_numeric(runs.get(c, no_time), errors="coerce").sum() for c in ("train_s", "eval_s")
@@ -257,7 +270,7 @@ def header(
         ("suites" if several else "suite", ", ".join(d.name for d in suite_dirs)),
         ("results written", written.strftime("%Y-%m-%d %H:%M UTC")),
         ("report generated", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
-        ("report made by commit", code_of(code_version())),
+        ("report made by commit", code_of(here)),
         *(("trained by", line) for line in provenance),
         *recorded,
         ("metric libraries (from the results)", ", ".join(libraries) or "—"),
@@ -270,7 +283,8 @@ def build_context(
     suite_dirs: list[Path], tables: dict[str, pd.DataFrame], run_dirs: dict[str, Path]
 ) -> dict:
     runs, curves, evals = tables["runs"], tables["curves"], tables["evals"]
-    provenance, provenance_warnings = provenance_summary(runs)
+    here = code_version()
+    provenance, provenance_warnings = provenance_summary(runs, here)
     colours = palette(rs.strategy_order(runs))
     datasets = [
         _dataset_context(dataset, runs, curves, evals, tables["references"], run_dirs, colours)
@@ -278,8 +292,8 @@ def build_context(
     ]
     return {
         "suite": " + ".join(d.name for d in suite_dirs),
-        "header": header(suite_dirs, runs, evals, provenance),
-        "provenance_warnings": provenance_warnings,
+        "header": header(suite_dirs, runs, evals, here, provenance),
+        "provenance_warnings": provenance_warnings + mixed_extractors(evals),
         "methods": METHODS,
         "metric_notes": [note for x, note in METRIC_NOTES.items() if _measured(x, runs, evals)],
         "setup": rs.setup_table(runs, evals),
@@ -287,6 +301,23 @@ def build_context(
         "suite_figures": plots.suite_figures(runs, colours),
         "failures": rs.failures_table(runs),
     }
+
+
+def mixed_extractors(evals: pd.DataFrame) -> list[str]:
+    """One warning per dataset whose final metrics came from more than one classifier (runs
+    evaluated with another --classifier-weights, or classifiers trained on machines of other
+    CPU kinds): their values share columns but do not compare."""
+    if not len(evals):
+        return []
+    final = evals[(evals["stage"] == rs.FINAL) & (evals["feature_extractor"] != INCEPTION)]
+    found = final.groupby("dataset")["feature_extractor"].unique()
+    return [
+        f"{dataset}'s metrics come from {len(names)} feature extractors ({', '.join(names)}), "
+        "which do not compare: its summary mixes them. Rerun its runs with one classifier "
+        "(--fresh)."
+        for dataset, names in found.items()
+        if len(names) > 1
+    ]
 
 
 def _measured(metric: str, runs: pd.DataFrame, evals: pd.DataFrame) -> bool:

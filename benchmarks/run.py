@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -34,7 +35,15 @@ from benchmarks.executors import (
     run_on_ray,
     threads_per_worker,
 )
-from benchmarks.provenance import ENVIRONMENT_FILE, code_of, code_version, environment
+from benchmarks.provenance import (
+    ENVIRONMENT_FILE,
+    NOT_RECORDED,
+    RESUMED_JOIN,
+    code_of,
+    code_version,
+    environment,
+    trained_here,
+)
 from benchmarks.store import (
     DONE_MARKER,
     FAILED,
@@ -310,13 +319,14 @@ def run_suite(suite: Suite, args: argparse.Namespace) -> int:
         schedule = f"{schedule}; {stacked}" if schedule else stacked
     with locked(suite_dir, SUITE_LOCK, warn):
         write_json(suite_dir / ENVIRONMENT_FILE, environment(device, schedule))
-    stale = {} if args.fresh else trained_by_other_code(suite_dir, specs)
+    here = code_version()  # the code of this invocation, recorded by every run it trains
+    stale = {} if args.fresh else trained_by_other_code(suite_dir, specs, here)
     if args.fresh or args.fresh_if_code_changed:
         for spec in specs if args.fresh else [s for s in specs if s.run_id in stale]:
             with locked(suite_dir, spec.run_id, warn):  # never under a runner training it
                 shutil.rmtree(suite_dir / spec.run_id, ignore_errors=True)
     elif stale:
-        warn(f"{suite.name}: {_reused(stale)}; --fresh-if-code-changed trains them again")
+        warn(f"{suite.name}: {_reused(stale, here)}; --fresh-if-code-changed trains them again")
     options = {
         "device": device,
         "data_root": args.data_root,
@@ -329,6 +339,7 @@ def run_suite(suite: Suite, args: argparse.Namespace) -> int:
         "speedups": not args.no_speedups,
         "tensorboard_dir": args.tensorboard,
         "plugins": tuple(args.plugin),
+        "code": here,
         "stack": True,  # the groups say which runs train together
     }
     rows = []
@@ -364,10 +375,12 @@ def run_suite(suite: Suite, args: argparse.Namespace) -> int:
     return 1 if failed or report_failed else 0
 
 
-def trained_by_other_code(suite_dir: Path, specs) -> dict[str, tuple[str, bool]]:
+def trained_by_other_code(
+    suite_dir: Path, specs, here: dict[str, Any]
+) -> dict[str, tuple[str, bool]]:
     """The runs of ``specs`` with results (finished, or a checkpoint to resume) that code other
-    than this checkout's trained, at least in part: run id -> (that code in words, finished)."""
-    here = code_of(code_version())
+    than ``here`` (``code_version``) trained, at least in part: run id -> (that code in words,
+    finished). A run whose record is missing or unreadable counts as "not recorded"."""
     found = {}
     for spec in specs:
         run_dir = suite_dir / spec.run_id
@@ -375,23 +388,23 @@ def trained_by_other_code(suite_dir: Path, specs) -> dict[str, tuple[str, bool]]
         if not (finished or (run_dir / "state.pt").exists()):
             continue
         try:
-            records = json.loads((run_dir / "config.json").read_text()).get("provenance", [{}])
-        except (OSError, ValueError, AttributeError):  # the run itself sets a damaged file aside
-            continue
-        codes = list(dict.fromkeys(code_of(record) for record in records))
-        if codes != [here]:
-            found[spec.run_id] = (" then ".join(codes), finished)
+            records = json.loads((run_dir / "config.json").read_text())["provenance"]
+            codes = list(dict.fromkeys(code_of(r) for r in records if not trained_here(r, here)))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            codes = [NOT_RECORDED]
+        if codes:
+            found[spec.run_id] = (RESUMED_JOIN.join(codes), finished)
     return found
 
 
-def _reused(stale: dict[str, tuple[str, bool]]) -> str:
-    """ "12 runs reused from 3f2a1c9, 1 resumed from a checkpoint of 3f2a1c9"."""
+def _reused(stale: dict[str, tuple[str, bool]], here: dict[str, Any]) -> str:
+    """Runs of ``stale`` in words: "12 runs reused from 3f2a1c9, 1 resumed from a checkpoint of
+    3f2a1c9 (this checkout: 5d6e7f8)"."""
     parts = []
     for finished, verb in ((True, "reused from"), (False, "resumed from a checkpoint of")):
         counts = collections.Counter(code for code, done in stale.values() if done == finished)
         parts += [f"{n} run{'s' * (n > 1)} {verb} {code}" for code, n in counts.items()]
-    here = code_of(code_version())
-    return f"{', '.join(parts)} (this checkout: {here})"
+    return f"{', '.join(parts)} (this checkout: {code_of(here)})"
 
 
 def _suite_rows(all_specs, rows, suite_dir: Path) -> list[dict]:

@@ -58,8 +58,6 @@ from gans.trainer import (
 )
 
 __all__ = [
-    "ClassifierWeightsError",
-    "classifier_extractor",
     "ARCHITECTURES",
     "CRITIC_NORMS",
     "CURVE_COLUMNS",
@@ -74,6 +72,7 @@ __all__ = [
     "STRATEGIES",
     "ArchConfig",
     "Architecture",
+    "ClassifierWeightsError",
     "ConfigError",
     "Constraint",
     "CriticSchedule",
@@ -100,6 +99,7 @@ __all__ = [
     "WeightClipping",
     "batches_per_epoch",
     "build_models",
+    "classifier_extractor",
     "critic_schedule",
     "default_hyperparameters",
     "epochs_to_gen_iters",
@@ -107,8 +107,8 @@ __all__ = [
     "evaluate_real",
     "load_dataset",
     "load_plugin",
-    "plugin_sources",
     "make_strategy",
+    "plugin_sources",
     "register_architecture",
     "register_dataset",
     "register_entry_points",

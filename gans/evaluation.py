@@ -48,7 +48,7 @@ def evaluate(trainer: Trainer, n_fake: int, eval_seed: int = 0, **image_options)
     rng = torch.Generator(trainer.device).manual_seed(eval_seed)
     # Scored in float32 whatever the run trained in: an fp64 run is measured as its fp32 run is
     # (and a classifier's cache key, a hash of the data's bytes, finds the same classifier).
-    data = trainer.data.to(trainer.device, dtype=torch.float32)
+    data = trainer.eval_data
     if not (trainer.config.freeze_generator and data.kind == "points"):
         return _score(
             lambda n: trainer.generate(n, rng).float(),

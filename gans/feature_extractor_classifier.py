@@ -313,7 +313,10 @@ def _read_weights(path: Path, remedy: str, sha256: str | None = None) -> dict:
         # torch's unpickling errors run to a dozen lines: the kind of error says enough.
         reason = error.strerror if isinstance(error, OSError) else type(error).__name__
         raise refused(f"cannot be read ({reason})") from error
-    if not isinstance(record, dict) or record.get("format") != WEIGHTS_FORMAT:
+    keys = {"dataset", "arch", "code_version", "accuracy", "weights_sha256", "state_dict"}
+    if not (isinstance(record, dict) and record.get("format") == WEIGHTS_FORMAT) or not (
+        keys <= record.keys()
+    ):
         raise refused(f"not a weights file of format {WEIGHTS_FORMAT}")
     if record["code_version"] != CLASSIFIER_CODE_VERSION:
         raise refused(

@@ -9,7 +9,6 @@ Two ways, both ending in ``register_strategy``:
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -22,6 +21,7 @@ from typing import Any
 from gans.data import DATASETS
 from gans.models import ARCHITECTURES
 from gans.registry import RegistryError, providing
+from gans.storage import sha256_of_file
 from gans.strategies import STRATEGIES, make_strategy, register_strategy
 
 ENTRY_POINT_GROUP = "gans.losses"
@@ -135,7 +135,7 @@ def _source(obj: object) -> dict[str, str]:
     name = f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
     try:
         path = Path(inspect.getsourcefile(obj))
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = sha256_of_file(path)
     except (TypeError, OSError):  # defined interactively: no file to hash
         return {"object": name, "file": "unknown", "sha256": "unknown"}
     return {"object": name, "file": str(path), "sha256": digest}

@@ -230,7 +230,10 @@ class Trainer:
         # channels_last is the layout the CPU (oneDNN) and cuDNN convolution kernels prefer: on
         # this project's CPU it made the dcgan28 steps 5-12% faster (docs/performance.md).
         self.dtype = torch.float64 if config.precision == "fp64" else torch.float32
-        self.data = data.to(self.device, memory_format=torch.channels_last, dtype=self.dtype)
+        # What evaluation measures, in float32 at every precision; the same object as ``data``
+        # unless the run trains in float64.
+        self.eval_data = data.to(self.device, memory_format=torch.channels_last)
+        self.data = self.eval_data.to(self.device, dtype=self.dtype)
         arch_config = ARCHITECTURES.get(config.arch).config(
             self.data.sample_shape,
             config.width,

@@ -5,7 +5,7 @@ import numpy as np
 import ot
 import pytest
 import torch
-from tolerances import one_step_tolerance
+from tolerances import bf16_tolerance, one_step_tolerance
 
 import gans
 from gans import DIVERGED, DONE, RUNNING, ConfigError, RegistryError, TrainConfig, Trainer
@@ -307,20 +307,6 @@ def test_compiled_steps_compute_the_eager_gradients():
         for name, p in named[0].items():
             atol = rtol * p.grad.abs().max().item()
             torch.testing.assert_close(named[1][name].grad, p.grad, rtol=0, atol=atol, msg=name)
-
-
-def bf16_tolerance(fp32: Trainer) -> tuple[float, float]:
-    """How far a bfloat16-autocast value may be from its float32 value: every layer of the
-    generator and critic rounds its input to bfloat16 (8-bit mantissa, eps 2**-7) and the errors
-    along the path add, so the relative bound is the layer count times eps (0.0625 for dcgan28).
-    Returns: that relative bound, and an absolute one for the critic loss, a difference of two
-    means of scores that may cancel: the bound times the mean magnitude of the scores."""
-    layers = sum(p.dim() > 1 for net in (fp32.generator, fp32.critic) for p in net.parameters())
-    rtol = layers * torch.finfo(torch.bfloat16).eps
-    with torch.no_grad():
-        samples = torch.cat([fp32.data.test[:64], fp32.generate(64)])
-        scale = fp32.critic(samples).abs().mean().item()
-    return rtol, rtol * scale
 
 
 def test_bf16_autocast_runs_the_networks_in_bfloat16():

@@ -38,6 +38,13 @@ def tiny_suite(
     return path
 
 
+# Columns that differ between two invocations that compute the same numbers: wall-clock, the
+# torch threads a run trained with (2 in a test's process, 1 in a worker or a runner started by
+# a test: the numbers of these tiny networks do not depend on it), and the hash of uncommitted
+# changes, which a developer's edits during a test change (test_provenance.py tests it).
+VARIES_BY_INVOCATION = ("elapsed_s", "train_s", "eval_s", "threads", "code_diff")
+
+
 def run(*args) -> int:
     # In process unless a test asks otherwise: worker processes would spend seconds importing torch.
     workers = [] if "--workers" in args else ["--workers", "1"]

@@ -11,6 +11,7 @@ noise does (measured). Float64's leftovers (~1e-17) stay far below eps.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -30,14 +31,21 @@ EVALUATION_RTOL = EPS32
 SHARE_TOLERANCE = 0.01
 
 
-def rounding_bound(trainer: gans.Trainer, steps: int, eps: float) -> float:
-    """How far two computations of ``steps`` of ``trainer``'s run that sum in other orders may
-    drift apart, relative to the largest magnitude of a compared quantity: a sum of n terms is off
-    by at most n * eps of its terms' magnitudes (Higham's bound), the longest sum of a step is the
-    batch times the largest weight tensor, and the errors of the steps add."""
-    weights = [*trainer.generator.parameters(), *trainer.critic.parameters()]
-    longest_sum = trainer.config.batch_size * max(p.numel() for p in weights)
+def rounding_bound(longest_sum: int, steps: int, eps: float) -> float:
+    """How far two computations of ``steps`` steps that sum in other orders may drift apart,
+    relative to the largest magnitude of a compared quantity: a sum of n terms is off by at most
+    n * eps of its terms' magnitudes (Higham's bound), and the steps' errors add. An envelope, not
+    a proof: training can amplify a difference, which the margin measured against it covers."""
     return steps * longest_sum * eps
+
+
+def longest_sum(trainer: gans.Trainer) -> int:
+    """An upper bound on the terms of any sum in one of ``trainer``'s steps: a layer's forward
+    sum has at most a weight tensor's elements, and a weight gradient sums over the batch and the
+    positions of a feature map, which in these networks is no larger than a sample."""
+    weights = [*trainer.generator.parameters(), *trainer.critic.parameters()]
+    largest = max(max(p.numel() for p in weights), math.prod(trainer.data.sample_shape))
+    return trainer.config.batch_size * largest
 
 
 def fp64_tolerance(trainer: gans.Trainer, steps: int | None = None) -> float:
@@ -45,13 +53,28 @@ def fp64_tolerance(trainer: gans.Trainer, steps: int | None = None) -> float:
     steps it took). Measured: stacked and separate runs at most 5e-13 apart where this gives 1e-9
     to 1e-8; a member trained on another member's noise differs by 1e-4 or more."""
     steps = trainer.critic_steps + trainer.gen_iter if steps is None else steps
-    return rounding_bound(trainer, steps, EPS64)
+    return rounding_bound(longest_sum(trainer), steps, EPS64)
 
 
 def one_step_tolerance(trainer: gans.Trainer) -> float:
     """``rounding_bound`` of one float32 step from a given state: no optimizer step has yet
     turned a leftover into a full step (the module docstring), so float32 is compared directly."""
-    return rounding_bound(trainer, 1, EPS32)
+    return rounding_bound(longest_sum(trainer), 1, EPS32)
+
+
+def bf16_tolerance(fp32: gans.Trainer) -> tuple[float, float]:
+    """How far a bfloat16-autocast value may be from its float32 value: every layer of the
+    generator and critic rounds its input to bfloat16 (8-bit mantissa, eps 2**-7) and the errors
+    along the path add, so the relative bound is the layer count times eps (0.0625 for dcgan28).
+    Returns: that relative bound, and an absolute one for the critic loss, a difference of two
+    means of scores that may cancel: the bound times the mean magnitude of the scores."""
+    nets = (fp32.generator, fp32.critic)
+    layers = sum(p.dim() > 1 for net in nets for p in net.parameters())
+    rtol = layers * torch.finfo(torch.bfloat16).eps
+    with torch.no_grad():
+        samples = torch.cat([fp32.data.test[:64], fp32.generate(64)])
+        scale = fp32.critic(samples).abs().mean().item()
+    return rtol, rtol * scale
 
 
 def assert_close_columns(a: pd.DataFrame, b: pd.DataFrame, rtol: float) -> None:

@@ -3,6 +3,7 @@ import textwrap
 
 import pandas as pd
 import pytest
+from tiny_suites import VARIES_BY_INVOCATION
 
 from benchmarks.run import main
 
@@ -46,10 +47,6 @@ EXECUTORS = {
     "workers": ["--workers", "2"],
     "ray": ["--executor", "ray"],
 }
-# Not compared between executors: wall-clock columns, the torch threads a run trained with (its
-# provenance: 2 in this process, 1 in a worker), and the hash of uncommitted changes, which a
-# developer's edits during the test change.
-NOT_COMPARED = ["elapsed_s", "train_s", "eval_s", "threads", "code_diff"]
 ROW_KEYS = ["run_id", "gen_iter", "stage", "metric"]
 
 
@@ -57,7 +54,7 @@ def read_tables(suite_dir):
     tables = {}
     for name in ("runs", "curves", "evals"):
         frame = pd.read_parquet(suite_dir / f"{name}.parquet")
-        frame = frame.drop(columns=[c for c in NOT_COMPARED if c in frame])
+        frame = frame.drop(columns=list(VARIES_BY_INVOCATION), errors="ignore")
         tables[name] = frame.sort_values([k for k in ROW_KEYS if k in frame], ignore_index=True)
     return tables
 

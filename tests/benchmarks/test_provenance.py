@@ -22,31 +22,48 @@ def _git(root, *args):
     subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
 
 
-def test_code_version_hashes_uncommitted_changes_outside_reports(tmp_path):
+def _commit(root, message):
+    _git(root, "add", ".")
+    _git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", message)
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True)
+    return done.stdout.decode().strip()
+
+
+def test_code_is_the_library_the_application_and_their_dependencies(tmp_path):
     _git(tmp_path, "init", "-q")
-    (tmp_path / "code.py").write_text("x = 1\n")
-    (tmp_path / "reports").mkdir()
-    (tmp_path / "reports" / "README.md").write_text("a report\n")
+    for path in ("gans/trainer.py", "benchmarks/run.py", "docs/guide.md", "tests/test_a.py"):
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_text("x = 1\n")
+    (tmp_path / "pyproject.toml").write_text("[project]\n")
     (tmp_path / ".gitignore").write_text("results/\n")
-    _git(tmp_path, "add", ".")
-    _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first")
-    head = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=tmp_path, capture_output=True, text=True
-    ).stdout.strip()
-    clean = {"commit": head, "code_dirty": False, "code_diff": ""}
+    first = _commit(tmp_path, "first")
+    clean = {"commit": first, "code_dirty": False, "code_diff": ""}
     assert code_version(tmp_path) == clean
-    # Generated reports and ignored results are not code.
-    (tmp_path / "reports" / "README.md").write_text("a regenerated report\n")
+    # Docs, tests, reports and ignored results are not code.
+    (tmp_path / "docs" / "guide.md").write_text("more\n")
+    (tmp_path / "tests" / "test_b.py").write_text("y = 1\n")
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "runs.csv").write_text("x\n")
     assert code_version(tmp_path) == clean
-    (tmp_path / "code.py").write_text("x = 2\n")
+    (tmp_path / "gans" / "trainer.py").write_text("x = 2\n")
     edited = code_version(tmp_path)
-    assert edited["commit"] == head and edited["code_dirty"]
+    assert edited["commit"] == first and edited["code_dirty"]
     assert len(edited["code_diff"]) == 12
-    (tmp_path / "new.py").write_text("y = 1\n")  # an untracked file changes the hash too
+    (tmp_path / "gans" / "new.py").write_text("y = 1\n")  # an untracked file changes the hash too
     assert code_version(tmp_path)["code_diff"] not in ("", edited["code_diff"])
-    assert code_version(tmp_path / "reports")["commit"] == "unknown"  # not the checkout's top
+    # Not the top of a checkout (an installed package): unknown, with the package's version.
+    assert code_version(tmp_path / "docs")["commit"].startswith("unknown (gan-loss-benchmark ")
+    # A commit that changes no code leaves runs trained by the same code; one that does, not.
+    (tmp_path / "gans" / "trainer.py").write_text("x = 1\n")
+    (tmp_path / "gans" / "new.py").unlink()
+    docs_only = _commit(tmp_path, "docs and tests only")
+    (tmp_path / "gans" / "trainer.py").write_text("x = 3\n")
+    changed = _commit(tmp_path, "code")
+    here = code_version(tmp_path)
+    row = {"commit": first, "code_dirty": False, "code_diff": ""}
+    assert provenance._same_code_at(first, docs_only, tmp_path)
+    assert not provenance._same_code_at(first, changed, tmp_path)
+    assert here["commit"] == changed and not provenance.trained_here(row, here)
 
 
 @pytest.fixture
@@ -123,37 +140,58 @@ def test_a_run_resumed_under_other_code_records_both(suite):
     assert row["commit"] == f"{OTHER_COMMIT} then {code_version()['commit']}"
 
 
+def test_a_run_from_before_provenance_is_announced_as_not_recorded(suite, capsys):
+    path, suite_dir = suite
+    resumed, finished = table(suite_dir, "runs")["run_id"]
+    state = torch.load(suite_dir / resumed / "state.pt", weights_only=True)
+    del state["provenance"]  # the checkpoint and config of an older version
+    torch.save(state, suite_dir / resumed / "state.pt")
+    config = _config(suite_dir / resumed)
+    del config["provenance"]
+    (suite_dir / resumed / "config.json").write_text(json.dumps(config))
+    (suite_dir / resumed / "done.json").unlink()
+    (suite_dir / finished / "config.json").write_text("{damaged")
+    capsys.readouterr()
+    assert run("--suite", path, "--out", suite_dir.parent) == 0
+    err = capsys.readouterr().err
+    assert "tiny: 1 run reused from not recorded, 1 run resumed from a checkpoint of not " in err
+    records = _config(suite_dir / resumed)["provenance"]
+    assert [r["commit"] for r in records] == ["not recorded", code_version()["commit"]]
+    row = table(suite_dir, "runs").set_index("run_id").loc[resumed]
+    assert row["commit"] == f"not recorded then {code_version()['commit']}"
+
+
 def test_the_report_lists_each_provenance_and_warns_of_other_code(suite, tmp_path):
     _, suite_dir = suite
     runs = table(suite_dir, "runs")
-    lines, warnings = provenance.provenance_summary(runs)
+    here = code_version()
+    lines, warnings = provenance.provenance_summary(runs, here)
     assert lines == [f"{provenance.describe(runs.iloc[0])}: 2 runs"]
     other = pd.DataFrame([{**runs.iloc[0], "commit": OTHER_COMMIT, "code_dirty": False}])
     other = pd.concat(
         [other, pd.DataFrame([{**runs.iloc[1], **code_version()}])], ignore_index=True
     )
-    lines, warnings = provenance.provenance_summary(other)
+    lines, warnings = provenance.provenance_summary(other, here)
     assert len(lines) == 2 and all(line.endswith(": 1 run") for line in lines)
-    assert any(
-        w.startswith("1 of 2 runs were trained by another commit than this report's")
-        and w.endswith(f": {OTHER_COMMIT}.")
-        for w in warnings
-    ), warnings
+    assert (
+        f"1 of 2 runs were trained by a commit whose code differs from this report's "
+        f"({here['commit']}): {OTHER_COMMIT}."
+    ) in warnings
     dirty = runs.assign(code_dirty=True, code_diff="0123456789ab")
-    assert provenance.provenance_summary(dirty)[1][0] == (
+    assert provenance.provenance_summary(dirty, here)[1][0] == (
         f"2 of 2 runs were trained with uncommitted changes ({runs['commit'][0]} with uncommitted "
         "changes (diff 0123456789ab)): no commit reproduces them."
     )
     # Results of a version that recorded no provenance say so.
     older = runs.drop(columns=list(provenance.PROVENANCE_COLUMNS))
-    assert provenance.provenance_summary(older)[1] == [
+    assert provenance.provenance_summary(older, here)[1] == [
         "2 of 2 runs were trained before runs recorded their code: nothing says which commit "
         "computed them."
     ]
     other.to_parquet(suite_dir / "runs.parquet")
     assert report.main([str(suite_dir), "--out", str(tmp_path / "report")]) == 0
     readme = (tmp_path / "report" / "README.md").read_text()
-    assert "> **Provenance:** 1 of 2 runs were trained by another commit" in readme
+    assert "> **Provenance:** 1 of 2 runs were trained by a commit whose code differs" in readme
     assert readme.count("- **trained by**") == 2
 
 

@@ -12,21 +12,17 @@ import threading
 import pandas as pd
 import pytest
 import torch
-from tiny_suites import BOOM_PLUGIN, run, table, tiny_suite
+from tiny_suites import BOOM_PLUGIN, VARIES_BY_INVOCATION, run, table, tiny_suite
 
 import gans
 from benchmarks import report
 from benchmarks.run import main
 from benchmarks.store import DONE_MARKER
 
-# Wall-clock columns, never equal across runs, and the hash of uncommitted changes, which a
-# developer's edits during the test change (tests/benchmarks/test_provenance.py tests it).
-TIMING = ("elapsed_s", "train_s", "eval_s", "code_diff")
-
 
 def tables_without_timing(suite_dir):
     return {
-        name: table(suite_dir, name).drop(columns=list(TIMING), errors="ignore")
+        name: table(suite_dir, name).drop(columns=list(VARIES_BY_INVOCATION), errors="ignore")
         for name in ("runs", "curves", "evals", "references")
     }
 

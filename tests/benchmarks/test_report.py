@@ -297,7 +297,11 @@ def test_header_says_what_the_suite_ran_with(suite_dir, report_dir):
     trained_by = [line for line in readme.splitlines() if line.startswith("- **trained by**")]
     assert len(trained_by) == 1 and trained_by[0].endswith(": 8 runs"), trained_by
     assert f"CPU {provenance.cpu_model()} (" in trained_by[0]
-    assert "**Provenance:**" not in readme or "uncommitted" in readme  # a developer's tree
+    # Warnings only where this checkout's state calls for them (a developer's uncommitted code).
+    runs = pd.read_parquet(suite_dir / "runs.parquet")
+    _, warnings = provenance.provenance_summary(runs, provenance.code_version())
+    assert readme.count("> **Provenance:**") == len(warnings)
+    assert all(f"> **Provenance:** {warning}" in readme for warning in warnings)
 
 
 def test_a_directory_without_results_is_refused(tmp_path, capsys):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tiny_suites import run, table, tiny_suite
+from tiny_suites import VARIES_BY_INVOCATION, run, table, tiny_suite
 from tolerances import assert_close_columns, suite_tolerance
 
 from benchmarks import report
@@ -25,9 +25,6 @@ from gans.feature_extractor_classifier import CACHE_DIR_ENV
 KILL_AT = Path(__file__).parent / "kill_at.py"
 SEED = 18
 EXTRA_POINTS = 4  # kill points drawn at random beyond one of each kind
-# Wall-clock columns, never equal across runs, and the hash of uncommitted changes, which a
-# developer's edits during the test change (tests/benchmarks/test_provenance.py tests it).
-TIMING = ("elapsed_s", "train_s", "eval_s", "code_diff")
 TABLES = ("runs", "curves", "evals", "references")
 STRATEGIES = ("gan", "wgan", "wgan-gp")
 
@@ -51,7 +48,8 @@ def runner(
 
 def tables(suite_dir: Path) -> dict[str, pd.DataFrame]:
     return {
-        name: table(suite_dir, name).drop(columns=list(TIMING), errors="ignore") for name in TABLES
+        name: table(suite_dir, name).drop(columns=list(VARIES_BY_INVOCATION), errors="ignore")
+        for name in TABLES
     }
 
 
