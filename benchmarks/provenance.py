@@ -191,9 +191,10 @@ def describe(row: dict[str, Any] | pd.Series) -> str:
         return "provenance not recorded (trained before runs recorded it)"
     gpu = row.get("gpu")
     device = f"GPU {gpu} (CUDA {row.get('cuda')})" if gpu and gpu != "none" else "no GPU"
+    threads = f"{row.get('threads')} torch thread{'' if row.get('threads') == '1' else 's'}"
     return (
-        f"commit {code_of(row)}; CPU {row.get('cpu')} ({row.get('cpu_capability')}, "
-        f"{row.get('threads')} torch threads); {device}; torch {row.get('torch')}"
+        f"commit {code_of(row)}; CPU {row.get('cpu')} ({row.get('cpu_capability')}, {threads}); "
+        f"{device}; torch {row.get('torch')}"
     )
 
 
