@@ -63,6 +63,10 @@ def load_plugin(module_or_file: str) -> list[str]:
         PluginError: the module or file is missing or fails to import.
     """
     path = Path(module_or_file)
+    if path.is_dir():  # a directory would import as an empty namespace package, silently
+        raise PluginError(
+            f"plugin {module_or_file} is a directory: give a .py file or an importable module"
+        )
     key = str(path.resolve()) if path.suffix == ".py" else module_or_file
     if key in _LOADED:  # worker processes load the main process's plugins again
         return _LOADED[key]
@@ -82,6 +86,10 @@ def load_plugin(module_or_file: str) -> list[str]:
                 importlib.import_module(module_or_file)
     except RegistryError:
         raise
+    except SystemExit as exc:  # sys.exit() in a module body would end the caller, even with 0
+        raise PluginError(
+            f"plugin {module_or_file} called sys.exit({exc.code!r}) while importing"
+        ) from exc
     except Exception as exc:
         raise PluginError(
             f"plugin {module_or_file} failed to import: {type(exc).__name__}: {exc}"

@@ -80,6 +80,13 @@ def test_load_plugin_errors_name_the_plugin_and_the_cause(tmp_path):
     broken.write_text("raise RuntimeError('boom')\n")
     with pytest.raises(PluginError, match=r"broken.py failed to import: RuntimeError: boom"):
         load_plugin(str(broken))
+    for code in ("0", "'no strategies here'"):
+        exits = tmp_path / f"exits_{len(code)}.py"
+        exits.write_text(f"import sys\nsys.exit({code})\n")
+        with pytest.raises(PluginError, match=rf"exits_\d+\.py called sys\.exit\({code}\) while"):
+            load_plugin(str(exits))
+    with pytest.raises(PluginError, match="is a directory: give a .py file or an importable"):
+        load_plugin(str(tmp_path))
     clash = tmp_path / "clash.py"
     clash.write_text(
         LSGAN_SOURCE + '\ngans.register_strategy("wgan", LSGAN, provider="clash.py")\n'

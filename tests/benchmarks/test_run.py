@@ -471,6 +471,8 @@ def test_a_bad_suite_file_is_one_line_of_bad_input(tmp_path, capsys, source):
 def test_bad_options_are_one_line_of_bad_input_and_write_nothing(tmp_path, capsys):
     suite = tiny_suite(tmp_path / "suite")
     out = tmp_path / "out"
+    exits = tmp_path / "exits.py"  # a plugin that ends the process: an exit 0 that ran nothing
+    exits.write_text("import sys\nsys.exit(0)\n")
     cases = {
         "unknown suite 'nosuch'; built-in: ": ["--suite", "nosuch"],
         "--device cuda: no CUDA device here; use --device cpu": ["--device", "cuda"],
@@ -478,6 +480,8 @@ def test_bad_options_are_one_line_of_bad_input_and_write_nothing(tmp_path, capsy
         "--workers must be auto or an integer >= 1, got '0'": ["--workers", "0"],
         "--workers must be auto or an integer >= 1, got 'many'": ["--workers", "many"],
         "plugin file": ["--plugin", tmp_path / "missing.py"],
+        f"plugin {exits} called sys.exit(0) while importing": ["--plugin", exits],
+        f"plugin {tmp_path} is a directory": ["--plugin", tmp_path],
     }
     if torch.cuda.is_available():
         del cases["--device cuda: no CUDA device here; use --device cpu"]
