@@ -18,6 +18,7 @@ import argparse
 import base64
 import datetime as dt
 import html
+import json
 import math
 import re
 import sys
@@ -401,14 +402,47 @@ def _figures(context) -> list[Figure]:
 _FILE_LINK = re.compile(r"^!\[[^\]]*\]\(([a-z0-9-]+\.png)\)$|\]\(([a-z0-9-]+\.gif)\)", re.MULTILINE)
 
 
+# In a report directory, the list of the files its report wrote: the files a later report may
+# replace or remove. Nothing else in the directory is ever touched.
+REPORT_MARKER = ".gans-report.json"
+# The first line of the README.md of a report written before REPORT_MARKER existed.
+_REPORT_TITLES = ("# GAN loss benchmark: ", "# GAN loss claims, checked by experiment")
+
+
 def _earlier_files(out: Path) -> set[str]:
-    """The files an earlier report in ``out`` linked from its README.md: those this report
-    replaces, so a figure that is no longer drawn (a dataset left the suite) does not linger.
-    Other files in ``out`` are never touched."""
+    """The files an earlier report wrote in ``out``: those this report may replace or remove, so
+    a figure that is no longer drawn (a dataset left the suite) does not linger.
+
+    Raises:
+        ReportError: ``out`` holds files and no report of ours (a user's README.md, say), or a
+            marker that cannot be read; nothing is written.
+    """
+    marker = out / REPORT_MARKER
+    if marker.exists():
+        try:
+            return set(json.loads(marker.read_text(encoding="utf-8"))["files"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ReportError(
+                f"--out {out}: its report marker {REPORT_MARKER} is unreadable "
+                f"({type(error).__name__}); move the directory's files you want kept, delete "
+                f"{REPORT_MARKER}, and write the report into an empty directory"
+            ) from None
     readme = out / "README.md"
-    if not readme.exists():
-        return set()
-    return {png or gif for png, gif in _FILE_LINK.findall(readme.read_text(encoding="utf-8"))}
+    if readme.exists() and readme.read_text(encoding="utf-8", errors="replace").startswith(
+        _REPORT_TITLES
+    ):  # a report of a version before the marker: the files its README links are its own
+        linked = _FILE_LINK.findall(readme.read_text(encoding="utf-8", errors="replace"))
+        return {png or gif for png, gif in linked} | {"README.md", "index.html"}
+    # Ours too: what an interrupted first write of the marker left (write_atomically's temporary).
+    if out.is_dir() and (
+        found := sorted(p.name for p in out.iterdir() if not p.name.startswith(REPORT_MARKER))
+    ):
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        raise ReportError(
+            f"--out {out} holds files that no report of this suite wrote ({shown}); give a new "
+            "or empty directory, or one that a report wrote"
+        )
+    return set()
 
 
 def write_report(suite_dirs: Path | list[Path], out: Path) -> None:
@@ -441,24 +475,28 @@ def data_uris(figures: list[Figure]) -> dict[str, str]:
 def write_files(
     out: Path, figures: list[Figure], pages: dict[str, str], animations: list = ()
 ) -> None:
-    """The figures and animations, then the pages (README.md last: it names the files of this
-    report), each atomically; the files an earlier report in ``out`` linked and this one does not
-    are removed.
+    """The figures and animations, then the pages, each atomically, and ``REPORT_MARKER`` naming
+    them; the files an earlier report in ``out`` wrote and this one does not are removed, and no
+    other file is touched.
 
     Raises:
-        ReportError: ``out`` cannot be created.
+        ReportError: ``out`` cannot be created, or holds files that no report wrote.
     """
+    earlier = _earlier_files(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ReportError(f"--out: cannot write to {out}: {error.strerror}") from None
     files = {f"{f.name}.png": f.png for f in figures} | {f"{a.name}.gif": a.gif for a in animations}
-    for stale in _earlier_files(out) - set(files):
+    files |= {name: page.encode("utf-8") for name, page in pages.items()}
+    # The marker first, naming the earlier report's files and this one's: whichever write an
+    # interrupt stops, a rerun may still replace them all.
+    _write(out / REPORT_MARKER, json.dumps({"files": sorted(earlier | set(files))}).encode())
+    for stale in earlier - set(files):
         (out / stale).unlink(missing_ok=True)
     for name, content in files.items():
         _write(out / name, content)
-    for name, page in pages.items():
-        _write(out / name, page.encode("utf-8"))
+    _write(out / REPORT_MARKER, json.dumps({"files": sorted(files)}).encode())
 
 
 def _write(path: Path, content: bytes) -> None:

@@ -232,8 +232,10 @@ def test_a_new_report_removes_the_figures_of_the_earlier_one_and_nothing_else(
     kept = {"notes.txt": b"mine", "logo.png": b"not a figure of a report"}
     for name, content in kept.items():
         (out / name).write_bytes(content)
-    # An earlier report of a suite that had a dataset this one lacks.
+    # An earlier report (of a version before the report marker) of a suite that had a dataset
+    # this one lacks.
     (out / "README.md").write_text(
+        "# GAN loss benchmark: old\n"
         "![old: toy](swissroll-toy.png)\n![spread](mnist-5k-final-per-seed.png)\n"
         "Sample grids over training: [gan, seed 7](mnist-5k-gan-seed-7-progress.gif)\n"
     )
@@ -247,6 +249,39 @@ def test_a_new_report_removes_the_figures_of_the_earlier_one_and_nothing_else(
     assert {name: (out / name).read_bytes() for name in kept} == kept
     figures = {p.name for p in out.glob("*.png")} - set(kept)
     assert figures == {p.name for p in report_dir.glob("*.png")}
+
+
+def test_a_report_never_writes_over_a_directory_it_did_not_write(suite_dir, tmp_path, capsys):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    mine = {
+        "README.md": b"# My project\n![](architecture.png)\n![](demo.gif)\n",
+        "architecture.png": b"a user's figure",
+        "demo.gif": b"a user's animation",
+    }
+    for name, content in mine.items():
+        (docs / name).write_bytes(content)
+    assert report.main([str(suite_dir), "--out", str(docs)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: --out {docs} holds files that no report of this suite wrote (README.md, "
+        "architecture.png, demo.gif); give a new or empty directory, or one that a report wrote\n"
+    )
+    assert {p.name: p.read_bytes() for p in docs.iterdir()} == mine
+    # Into its own directory, a report replaces the files its marker names and nothing else.
+    out = tmp_path / "report"
+    assert report.main([str(suite_dir), "--out", str(out)]) == 0
+    written = json.loads((out / report.REPORT_MARKER).read_text())["files"]
+    assert set(written) == {p.name for p in out.iterdir()} - {report.REPORT_MARKER}
+    (out / "notes.txt").write_text("mine")
+    stale = out / written[0]
+    stale.write_bytes(b"stale")
+    marker = {"files": [*written, "gone-figure.png"]}
+    (out / report.REPORT_MARKER).write_text(json.dumps(marker))
+    (out / "gone-figure.png").write_bytes(b"a figure this report no longer draws")
+    assert report.main([str(suite_dir), "--out", str(out)]) == 0
+    assert (out / "notes.txt").read_text() == "mine" and not (out / "gone-figure.png").exists()
+    assert stale.read_bytes() != b"stale"
 
 
 def test_each_image_run_has_a_linked_gif_with_one_frame_per_evaluation_point(

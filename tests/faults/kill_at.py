@@ -36,7 +36,7 @@ def _file(path: Path) -> str:
         return f"suite {path.name}"
     if path.parent.parent.name == "tiny":
         return f"run {path.name}"
-    if path.suffix in (".html", ".md", ".png"):
+    if path.parent.name == "report":  # the tests' --reports: pages, figures, GIFs, the marker
         return f"report {path.name}"
     return "cache file"  # a cached real-data floor, classifier or feature file
 
