@@ -121,6 +121,9 @@ def read_done(run_dir: Path, warn: Warn) -> dict[str, Any] | None:
         row = json.loads(marker.read_text())
         if not (isinstance(row, dict) and row.get("run_id") == run_dir.name):
             raise ValueError(f"not the completion marker of run {run_dir.name}")
+        # A row without these cannot be tabulated: it would stop every report of the suite.
+        if missing := sorted({*CONFIG_COLUMNS, "status"} - row.keys()):
+            raise ValueError(f"the completion marker lacks {', '.join(missing)}")
     except (OSError, ValueError) as error:  # JSONDecodeError and UnicodeDecodeError included
         warn(set_aside(marker, error) + "; the run will be finished again")
         return None

@@ -156,6 +156,7 @@ def test_a_damaged_checkpoint_is_set_aside_and_the_run_trained_again(
     [
         (DONE_MARKER, b"{not json"),
         (DONE_MARKER, b'{"run_id": "someone else"}'),
+        (DONE_MARKER, None),  # this run's id and nothing else: a row that cannot be tabulated
         ("curves.parquet", b"garbage"),
         ("evals.parquet", b""),
     ],
@@ -165,6 +166,8 @@ def test_a_damaged_finished_run_is_set_aside_and_finished_again(
 ):
     suite, out, expected = copy_results(finished, tmp_path)
     run_dir = run_dir_of(out / "tiny", "gan")
+    if content is None:
+        content = json.dumps({"run_id": run_dir.name}).encode()
     (run_dir / damaged).write_bytes(content)
     assert run("--suite", suite, "--out", out) == 0
     err = capsys.readouterr().err
