@@ -162,6 +162,7 @@ class Suite:
 
 DISTRIBUTIONS = ("log-uniform", "uniform", "int-uniform", "choice")
 # The TrainConfig fields a sweep may draw (the others fix what a run is, not how it is set up).
+SWEEP_MAX_SAMPLES = 10**5  # a random search of 100,000 settings per strategy is already months
 SWEEPABLE = ("width", "latent_dim", "depth", "critic_norm", "batch_size", "lr_decay")
 
 
@@ -243,7 +244,10 @@ _DATASET_KEYS = {
     "eval_every",
     "hyperparameters",
 }
-_EVAL_KEYS = {"every", "intermediate_samples", "final_samples", "extractors"}
+# The largest [eval] counts: generator iterations as TrainConfig's (gans.trainer.MAX_COUNTS);
+# samples 200 times the 50,000 of the FID literature (Heusel et al. 2017), hours on a GPU already.
+EVAL_MAX = {"every": 10**9, "intermediate_samples": 10**7, "final_samples": 10**7}
+_EVAL_KEYS = {*EVAL_MAX, "extractors"}
 _TOP_KEYS = {
     "description",
     "seeds",
@@ -275,11 +279,19 @@ def load_suite(name_or_path: str) -> Suite:
             )
         path = BUILTIN_DIR / f"{name_or_path}.toml"
     try:
-        raw = tomllib.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8")  # TOML is UTF-8 (toml.io, "Spec")
     except OSError as error:
         raise SuiteError(f"cannot read suite file {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise SuiteError(
+            f"suite file {path} is not UTF-8 text (byte {error.start}), which TOML requires"
+        ) from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise SuiteError(f"suite file {path} is not valid TOML: {error}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise SuiteError(f"suite file {path} nests deeper than {MAX_NESTING} levels") from None
     return suite_from_document(path.stem, raw, path)
 
 
@@ -291,6 +303,7 @@ def suite_from_document(name: str, raw: dict[str, Any], path: Path | None = None
         SuiteError: a bad name or value.
     """
     where = f"suite file {path}" if path is not None else f"suite {name}"
+    _check_values(raw, where)
     try:
         suite = _parse(name, copy.deepcopy(raw), where, path)
         for spec in suite.runs():  # builds every TrainConfig ...
@@ -300,6 +313,33 @@ def suite_from_document(name: str, raw: dict[str, Any], path: Path | None = None
     except (ValueError, TypeError) as error:  # ConfigError, RegistryError
         raise SuiteError(f"{where}: {error}") from None
     return suite
+
+
+# A suite file's deepest value is an n_critic schedule's step, [datasets.X.hyperparameters.S]
+# n_critic = { steps = [[0, 5]] }: six levels. Deeper is a mistake, refused before anything walks
+# it recursively (copy.deepcopy, json).
+MAX_NESTING = 16
+INT64 = (-(2**63), 2**63 - 1)  # the tables store integers as int64
+
+
+def _check_values(raw: dict[str, Any], where: str) -> None:
+    """Every value of a suite document: nested at most MAX_NESTING deep, every integer an int64,
+    every float finite (no key of a suite means anything by inf or nan)."""
+    stack = [(raw, "", 1)]
+    while stack:  # iterative: the depth is what is being checked
+        value, key, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise SuiteError(f"{where}: {key} nests deeper than {MAX_NESTING} levels")
+        if isinstance(value, dict):
+            stack += [(v, f"{key}.{k}" if key else str(k), depth + 1) for k, v in value.items()]
+        elif isinstance(value, list):
+            stack += [(v, f"{key}[{i}]", depth + 1) for i, v in enumerate(value)]
+        elif _is_int(value) and not INT64[0] <= value <= INT64[1]:
+            raise SuiteError(
+                f"{where}: {key} = {value} is beyond the 64-bit integers the tables store"
+            )
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise SuiteError(f"{where}: {key} = {value}: give a finite number")
 
 
 def _parse(name: str, raw: dict[str, Any], where: str, path: Path | None) -> Suite:
@@ -339,14 +379,17 @@ def _parse(name: str, raw: dict[str, Any], where: str, path: Path | None) -> Sui
                 "(it decays to 0 at the last generator iteration, which a time budget leaves open)"
             )
         if "eval_every" in table and not (
-            _is_int(table["eval_every"]) and table["eval_every"] >= 1
+            _is_int(table["eval_every"]) and 1 <= table["eval_every"] <= EVAL_MAX["every"]
         ):
-            raise SuiteError(f"{where}, [datasets.{dataset}]: eval_every must be an integer >= 1")
+            raise SuiteError(
+                f"{where}, [datasets.{dataset}]: eval_every must be an integer from 1 to "
+                f"{EVAL_MAX['every']:,}"
+            )
     evaluation = raw.get("eval", {})
     _only(evaluation, _EVAL_KEYS, f"{where}, [eval]")
-    for key in ("every", "intermediate_samples", "final_samples"):
-        if key in evaluation and not (_is_int(evaluation[key]) and evaluation[key] >= 1):
-            raise SuiteError(f"{where}, [eval]: {key} must be an integer >= 1")
+    for key, most in EVAL_MAX.items():
+        if key in evaluation and not (_is_int(evaluation[key]) and 1 <= evaluation[key] <= most):
+            raise SuiteError(f"{where}, [eval]: {key} must be an integer from 1 to {most:,}")
     unknown = set(evaluation.get("extractors", ())) - set(EXTRACTORS)
     if unknown:
         raise SuiteError(f"{where}, [eval]: extractors must be among {', '.join(EXTRACTORS)}")
@@ -382,9 +425,11 @@ def _parse(name: str, raw: dict[str, Any], where: str, path: Path | None) -> Sui
 
 def _sweep(raw: Any, strategies: list[str], where: str) -> Sweep:
     _only(raw, _SWEEP_KEYS, where)
-    for key, low in (("samples", 1), ("seed", 0)):
-        if not (_is_int(raw.get(key)) and raw[key] >= low):
-            raise SuiteError(f"{where}: {key} must be an integer >= {low}, got {raw.get(key)!r}")
+    for key, low, high in (("samples", 1, SWEEP_MAX_SAMPLES), ("seed", 0, INT64[1])):
+        if not (_is_int(raw.get(key)) and low <= raw[key] <= high):
+            raise SuiteError(
+                f"{where}: {key} must be an integer from {low} to {high:,}, got {raw.get(key)!r}"
+            )
     fields = raw.get("fields", {})
     _only(fields, set(SWEEPABLE), f"{where}.fields")
     hyperparameters = raw.get("hyperparameters", {})

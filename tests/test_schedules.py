@@ -120,7 +120,7 @@ def test_a_malformed_schedule_is_one_clear_error(n_critic, message):
     [
         ({"gen_iters": 10, "epochs": 2}, "give one budget: gen_iters or epochs"),
         ({"gen_iters": None}, "give one budget: gen_iters or epochs"),
-        ({"gen_iters": None, "epochs": 0}, "epochs must be an integer >= 1"),
+        ({"gen_iters": None, "epochs": 0}, "epochs must be an integer from 1 to 1,000,000"),
     ],
 )
 def test_a_run_has_exactly_one_budget(budget, message):

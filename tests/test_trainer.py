@@ -220,7 +220,7 @@ def test_a_finite_loss_beyond_the_divergence_limit_is_divergence():
     assert t.train() == DIVERGED
     assert (t.diverged_at, t.gen_iter, len(t.curves)) == (1, 10, 1)
     assert all(math.isfinite(t.curves[0][k]) for k in ("critic_loss", "g_loss"))
-    with pytest.raises(ConfigError, match="divergence_limit must be a number > 0"):
+    with pytest.raises(ConfigError, match="divergence_limit must be a finite number > 0"):
         toy_config(divergence_limit=0)
 
 
@@ -261,9 +261,9 @@ def test_sample_grid_is_written(tmp_path):
             "resnet",
             "unknown architecture 'resnet'; registered: dcgan28, dcgan28-tf, dcgan32, mlp",
         ),
-        ("batch_size", 0, "batch_size must be an integer >= 1, got 0"),
-        ("gen_iters", -5, "gen_iters must be an integer >= 1"),
-        ("width", 0, "width must be an integer >= 1 or unset"),
+        ("batch_size", 0, "batch_size must be an integer from 1 to 1,000,000, got 0"),
+        ("gen_iters", -5, "gen_iters must be an integer from 1 to 1,000,000,000"),
+        ("width", 0, "width must be an integer from 1 to 65,536 or unset"),
         ("precision", "fp16", "precision must be one of fp32, bf16, fp64, got 'fp16'"),
     ],
 )

@@ -269,7 +269,7 @@ BAD_SUITES = {
     ),
     "epochs not a whole number": (
         '[datasets.8gaussians]\narch = "mlp"\nepochs = 2.5\n',
-        "epochs must be an integer >= 1, got 2.5",
+        "epochs must be an integer from 1 to 1,000,000, got 2.5",
     ),
     "lr_decay a string": (
         '[datasets.8gaussians]\narch = "mlp"\nlr_decay = "yes"\n',
@@ -277,7 +277,7 @@ BAD_SUITES = {
     ),
     "width a boolean": (
         '[datasets.8gaussians]\narch = "mlp"\nwidth = true\n',
-        "width must be an integer >= 1 or unset, got True",
+        "width must be an integer from 1 to 65,536 or unset, got True",
     ),
     "an architecture that does not fit the data": (
         '[datasets.8gaussians]\narch = "dcgan28"\n',
@@ -321,7 +321,36 @@ BAD_SUITES = {
     ),
     "a sweep of no samples": (
         '[datasets.8gaussians]\narch = "mlp"\n[sweep]\nsamples = 0\nseed = 0\n',
-        "[sweep]: samples must be an integer >= 1, got 0",
+        "[sweep]: samples must be an integer from 1 to 100,000, got 0",
+    ),
+    "an integer beyond int64 (a run that trains, then cannot be tabulated)": (
+        '[datasets.8gaussians]\narch = "mlp"\nheldout_every = 100000000000000000000\n',
+        "datasets.8gaussians.heldout_every = 100000000000000000000 is beyond the 64-bit",
+    ),
+    "a count beyond its maximum": (
+        '[datasets.8gaussians]\narch = "mlp"\n[eval]\nintermediate_samples = 1000000000000\n',
+        "[eval]: intermediate_samples must be an integer from 1 to 10,000,000",
+    ),
+    "an eval_every beyond its maximum": (
+        '[datasets.8gaussians]\narch = "mlp"\neval_every = 10000000000\n',
+        "[datasets.8gaussians]: eval_every must be an integer from 1 to 1,000,000,000",
+    ),
+    "an infinite divergence limit": (
+        '[datasets.8gaussians]\narch = "mlp"\ndivergence_limit = inf\n',
+        "datasets.8gaussians.divergence_limit = inf: give a finite number",
+    ),
+    "a sweep bound that is nan": (
+        SWEEP + "[sweep.hyperparameters.gan]\nlr = { uniform = [1e-4, nan] }\n",
+        "sweep.hyperparameters.gan.lr.uniform[1] = nan: give a finite number",
+    ),
+    "an infinite sweep bound": (
+        SWEEP + "[sweep.hyperparameters.gan]\nlr = { log-uniform = [1e-4, inf] }\n",
+        "sweep.hyperparameters.gan.lr.log-uniform[1] = inf: give a finite number",
+    ),
+    "a sweep seed beyond int64": (
+        '[datasets.8gaussians]\narch = "mlp"\n[sweep]\nsamples = 1\nseed = 9223372036854775808\n'
+        "[sweep.fields]\nwidth = { choice = [8] }\n",
+        "sweep.seed = 9223372036854775808 is beyond the 64-bit integers",
     ),
     "a critic norm the architecture does not offer": (
         '[datasets.8gaussians]\narch = "mlp"\ncritic_norm = "group"\n',
@@ -336,6 +365,27 @@ def test_bad_suite_values_are_one_line_before_any_run(tmp_path, capsys, case):
     head = "" if body.startswith("seeds") else "seeds = [0]\n"
     path = tmp_path / "bad.toml"
     path.write_text(head + 'strategies = ["gan"]\n' + body)
+    assert run("--suite", path, "--out", tmp_path / "out") == 2
+    assert message in one_error_line(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b'description = "caf\xe9"\n', "is not UTF-8 text (byte 18), which TOML requires"),
+        (b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n", "nests deeper than 16 levels"),
+        (
+            b"x = " + b"[" * 40 + b"]" * 40 + b"\n",
+            ": x" + "[0]" * 15,
+        ),
+        (b"a = " + b"{b=" * 20 + b"1" + b"}" * 20 + b"\n", ": a.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b"),
+    ],
+    ids=["latin-1", "5000 deep", "40 deep", "tables 20 deep"],
+)
+def test_undecodable_or_deeply_nested_suite_files_are_one_line(tmp_path, capsys, content, message):
+    path = tmp_path / "bad.toml"
+    path.write_bytes(content)
     assert run("--suite", path, "--out", tmp_path / "out") == 2
     assert message in one_error_line(capsys)
     assert not (tmp_path / "out").exists()

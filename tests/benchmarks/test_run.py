@@ -430,7 +430,7 @@ BAD_SUITES = {
     ),
     "gen-iters-0": (
         '[datasets.25gaussians]\narch = "mlp"\ngen_iters = 0\n',
-        "suite file {path}: gen_iters must be an integer >= 1, got 0",
+        "suite file {path}: gen_iters must be an integer from 1 to 1,000,000,000, got 0",
     ),
     "negative-lr": (
         'strategies = ["gan"]\n[datasets.25gaussians]\narch = "mlp"\n'

@@ -1,5 +1,6 @@
-"""Fuzzing suite files: random TOML documents, and documents with random values for every key a
-suite file knows, give exit 0 (the suite ran) or exit 2 with one ``error:`` line and nothing
+"""Fuzzing suite files: random TOML documents, documents with random values for every key a suite
+file knows (numbers at the extremes among them), random bytes inside a valid document and values
+nested to any depth give exit 0 (the suite ran) or exit 2 with one ``error:`` line and nothing
 written; never exit 1, never a traceback.
 
 Valid values are drawn small (a few iterations, a few samples, toy datasets), so that the
@@ -20,9 +21,13 @@ from hypothesis import strategies as st
 from benchmarks.run import main
 from benchmarks.suites import _DATASET_KEYS, _EVAL_KEYS, _TOP_KEYS
 
+# Numbers at the extremes: beyond int64 (TOML parsers accept them), at its edges, the largest
+# floats, and the non-finite ones.
+EXTREMES = st.sampled_from([2**63, 2**63 - 1, -(2**63) - 1, 10**20, 1e308, 1e-308, -1e308])
 JUNK = st.one_of(
     st.booleans(),
     st.integers(-3, 3),
+    EXTREMES,
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(string.printable, max_size=8),
     st.lists(st.integers(-1, 3), max_size=3),
@@ -103,10 +108,10 @@ def suites(draw):
     return document
 
 
-def check(text: str) -> None:
+def check(text: str | bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path, out = Path(tmp) / "fuzzed.toml", Path(tmp) / "out"
-        path.write_text(text)
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
         err = io.StringIO()
         with contextlib.redirect_stderr(err):
             code = main(["--suite", str(path), "--out", str(out), "--workers", "1", "--no-report"])
@@ -136,3 +141,19 @@ def test_random_values_for_every_key(document):
 @given(st.text(string.printable, max_size=60))
 def test_random_text(text):
     check(text)
+
+
+@FUZZ
+@given(suites(), st.binary(min_size=1, max_size=4), st.integers(0, 400))
+def test_random_bytes_inside_a_valid_document(document, junk, where):
+    """Encodings: bytes that are not UTF-8 (or are, and break the syntax) anywhere in a file."""
+    text = tomli_w.dumps(document).encode()
+    check(text[:where] + junk + text[where:])
+
+
+@FUZZ
+@given(st.integers(1, 3000), st.sampled_from(["[", "{a="]), st.sampled_from(["eval", "x"]))
+def test_nesting_of_any_depth(depth, opening, key):
+    closing = "]" if opening == "[" else "}"
+    value = opening * depth + ("1" if opening != "[" else "") + closing * depth
+    check(f'{key} = {value}\n[datasets.8gaussians]\narch = "mlp"\ngen_iters = 1\n')
