@@ -48,7 +48,7 @@ from benchmarks.provenance import (
 from benchmarks.report import ReportError, data_uris, environments, load_tables, write_files
 from benchmarks.report_figures import Drawing
 from benchmarks.report_stats import Table, fmt
-from benchmarks.run import InputError, add_run_options, check_writable, run_suite
+from benchmarks.run import InputError, add_run_options, check_writable, run_suite, stops_cleanly
 from benchmarks.store import FAILED
 from benchmarks.suites import SuiteError, suite_from_document
 
@@ -109,6 +109,7 @@ def datasets_needed(claims: list[Claim], name: str, document: dict) -> list[str]
     return [d for d in document["datasets"] if d in needed]
 
 
+@stops_cleanly
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()

@@ -5,16 +5,22 @@ store."""
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import json
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
 import threadpoolctl
 import torch
+from tqdm.auto import tqdm
 
 import gans
 from benchmarks.execute import execute_group, failed_row
@@ -77,9 +83,6 @@ def run_in_process(
             on_done(row)
 
 
-_worker_device = "cpu"
-
-
 def cpu_cores() -> int:
     """The CPU cores this process may use (a container's share, not the host's count)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -90,48 +93,149 @@ def threads_per_worker(workers: int) -> int:
     return max(1, cpu_cores() // workers)
 
 
-def _init_worker(devices, threads: int) -> None:
-    global _worker_device
-    _worker_device = devices.get()
+class WorkerDied(Exception):
+    """A worker process ended while it trained a group (killed, out of memory, crashed)."""
+
+
+PARENT_POLL_S = 1.0  # how often a worker looks whether its runner is still there
+STOP_WAIT_S = 10.0  # how long stopped workers get to exit before they are killed
+
+
+def _worker_main(conn, device: str, threads: int, runner: int) -> None:
+    """A worker process: train the groups the runner sends until it sends None or is gone."""
+    # Ctrl-C reaches the whole process group: the runner stops its workers itself, so that it
+    # alone reports the interrupt.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # tqdm's default lock holds a multiprocessing semaphore, which a worker stopped mid-run would
+    # leave behind (Python warns of it at the runner's exit); a worker draws no bars.
+    tqdm.set_lock(threading.RLock())
+    threading.Thread(target=_exit_without, args=(runner,), daemon=True).start()
     torch.set_num_threads(threads)
     # NumPy's BLAS too (torch-fidelity's KID runs on it): left at one thread per core, every
     # worker's evaluation would compete with the other workers' training for the same cores.
     threadpoolctl.threadpool_limits(threads)
+    while (task := conn.recv()) is not None:
+        group, suite_dir, options = task
+        try:
+            rows = execute_group(
+                group, suite_dir, **{**options, "device": device, "progress": False}
+            )
+        except Exception as error:  # execute_group catches a run's errors; this is the rest
+            rows = [failed_row(spec, error) for spec in group]
+        conn.send(rows)
 
 
-def _execute_in_worker(
-    group: Group, suite_dir: Path, options: dict[str, Any]
-) -> list[dict[str, Any]]:
-    return execute_group(
-        group, suite_dir, **{**options, "device": _worker_device, "progress": False}
-    )
+def _exit_without(runner: int) -> None:
+    """End this process as soon as the runner that started it is gone, however it went (SIGKILL
+    included): its runs keep their last checkpoints, and the system releases their locks."""
+    while os.getppid() == runner:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
+
+
+class _Worker:
+    """One worker process, and the group it is training (None while idle)."""
+
+    def __init__(self, context, device: str, threads: int):
+        self.conn, child = context.Pipe()
+        self.device = device
+        self.process = context.Process(
+            target=_worker_main, args=(child, device, threads, os.getpid()), name="gans-worker"
+        )
+        self.process.start()
+        child.close()
+        self.group: Group | None = None
+
+    def give(self, group: Group, suite_dir: Path, options: dict[str, Any]) -> None:
+        self.group = group
+        with contextlib.suppress(OSError):  # it died just now: its sentinel says so next
+            self.conn.send((group, suite_dir, options))
+
+    def rows(self) -> list[dict[str, Any]] | None:
+        """The rows of its group once it sent them; None when the process has died instead."""
+        try:
+            rows = self.conn.recv()
+        except (EOFError, OSError):
+            return None
+        self.group = None
+        return rows
+
+    def death(self) -> WorkerDied:
+        """Why the process ended, once it has."""
+        self.process.join()
+        code = self.process.exitcode
+        how = f"exit status {code}"
+        if code is not None and code < 0:
+            how = signal.Signals(-code).name + (
+                " (an out-of-memory kill sends it)" if -code == signal.SIGKILL else ""
+            )
+        return WorkerDied(
+            f"its worker process died while training it: {how}; the other runs went on"
+        )
 
 
 def run_in_workers(
     groups: list[Group], suite_dir: Path, options: dict[str, Any], workers: int, on_done: OnDone
 ) -> None:
     """``workers`` processes, each with its own device (one GPU each when several are present)
-    and an equal share of the CPU threads, so they do not oversubscribe the cores."""
+    and an equal share of the CPU threads, so they do not oversubscribe the cores. A worker that
+    dies fails only the group it was training; another takes its place and the queue goes on.
+    However this call ends (an interrupt included), no worker outlives it."""
     context = multiprocessing.get_context("spawn")  # CUDA cannot be used in forked processes
-    devices = context.Queue()
     device = torch.device(options["device"])
     gpus = torch.cuda.device_count() if device.type == "cuda" else 0
-    for worker in range(workers):
-        devices.put(f"cuda:{worker % gpus}" if gpus > 1 else str(device))
+    devices = [f"cuda:{slot % gpus}" if gpus > 1 else str(device) for slot in range(workers)]
     threads = threads_per_worker(workers)
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(devices, threads)
-    ) as pool:
-        futures = {
-            pool.submit(_execute_in_worker, group, suite_dir, options): group for group in groups
-        }
-        try:
-            for future in as_completed(futures):
-                for row in _result_or_failure(future.result, futures[future]):
-                    on_done(row)
-        except BaseException:  # Ctrl-C: start no queued run; finished ones reach the tables
-            pool.shutdown(cancel_futures=True)
-            raise
+    queue = collections.deque(groups)
+    pool: list[_Worker] = []
+    try:
+        pool = [_Worker(context, devices[slot], threads) for slot in range(workers)]
+        while True:
+            for slot, worker in enumerate(pool):
+                if worker.group is None and queue:
+                    if not worker.process.is_alive():  # it died between two groups
+                        worker = pool[slot] = _Worker(context, worker.device, threads)
+                    worker.give(queue.popleft(), suite_dir, options)
+            busy = [worker for worker in pool if worker.group is not None]
+            if not busy:
+                return
+            ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+            for worker in busy:
+                if worker.conn in ready and (rows := worker.rows()) is not None:
+                    for row in rows:
+                        on_done(row)
+                if worker.process.is_alive():
+                    continue
+                if worker.group is not None:  # it died before it sent its rows
+                    error = worker.death()
+                    for spec in worker.group:
+                        on_done(failed_row(spec, error))
+                    worker.group = None
+                pool.remove(worker)
+                worker.conn.close()
+                if queue:
+                    pool.append(_Worker(context, worker.device, threads))
+    finally:
+        _stop(pool)
+
+
+def _stop(pool: list[_Worker]) -> None:
+    """Stop every worker: idle ones are told to end, busy ones (an interrupt) are terminated and
+    leave their runs at the last checkpoint; any that will not end is killed."""
+    for worker in pool:
+        if worker.group is None:
+            with contextlib.suppress(OSError):
+                worker.conn.send(None)
+        else:
+            worker.process.terminate()
+    deadline = time.monotonic() + STOP_WAIT_S
+    for worker in pool:
+        worker.process.join(max(0.0, deadline - time.monotonic()))
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join()
+        worker.conn.close()
+    pool.clear()
 
 
 def run_on_ray(

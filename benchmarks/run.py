@@ -4,7 +4,7 @@
 
 Exit status: 0 when every run finished (a diverged run is a finished run), 1 when a run failed
 with an error (the others still ran and are kept) or the report could not be written, 2 for bad
-input (nothing was started).
+input (nothing was started), 130 or 143 when stopped by SIGINT or SIGTERM (``stops_cleanly``).
 """
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ import argparse
 import collections
 import dataclasses
 import errno
+import functools
 import importlib.util
 import json
 import os
 import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -148,12 +151,17 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 def _workers(option: str, device: str, runs: int) -> int:
     """The number of worker processes: ``option`` as given, or for "auto" one per GPU, or on the
-    CPU one per core (each single-threaded), never more than there are runs."""
+    CPU one per core (each single-threaded); never more than there are runs (groups), nor than
+    there are CPU cores (one line says so): each worker is a process with its own copy of torch
+    and the data (about 0.9 GB), and more than one per core only share the cores."""
     workers = _auto_or_count(option, "--workers")
     if workers is None:
         on_gpu = torch.device(device).type == "cuda"
-        return max(1, min(torch.cuda.device_count() if on_gpu else cpu_cores(), runs))
-    return workers
+        workers = max(1, torch.cuda.device_count() if on_gpu else cpu_cores())
+    elif workers > cpu_cores():
+        warn(f"--workers {workers}: capped at {cpu_cores()}, the CPU cores this process may use")
+        workers = cpu_cores()
+    return max(1, min(workers, runs))
 
 
 def _auto_or_count(option: str, name: str) -> int | None:
@@ -260,6 +268,37 @@ def check_writable(directory: Path, option: str) -> None:
     raise InputError(f"{option}: cannot write to {directory}: {os.strerror(problem)}")
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread as SIGINT raises KeyboardInterrupt."""
+
+
+def stops_cleanly(command):
+    """``command`` (a ``main``) stopped by SIGINT or SIGTERM: whatever it was doing unwinds (its
+    workers stopped, the tables of finished runs written, locks released), then one line says how
+    to resume, and the exit status is 128 + the signal's number (130, 143), as a shell's."""
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    @functools.wraps(command)
+    def stoppable(argv: list[str] | None = None) -> int:
+        if threading.current_thread() is threading.main_thread():  # signals reach only it
+            signal.signal(signal.SIGTERM, terminate)
+        try:
+            return command(argv)
+        except (KeyboardInterrupt, Terminated) as stop:
+            name = signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT
+            print(
+                f"stopped by {name.name}: finished runs are kept in the tables; run the same "
+                "command again to resume the others from their last checkpoints",
+                file=sys.stderr,
+            )
+            return 128 + name.value
+
+    return stoppable
+
+
+@stops_cleanly
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:

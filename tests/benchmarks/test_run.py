@@ -494,10 +494,16 @@ def test_bad_options_are_one_line_of_bad_input_and_write_nothing(tmp_path, capsy
         assert not out.exists()
 
 
-def test_auto_workers_are_one_per_core_on_the_cpu_but_never_more_than_the_runs():
+def test_workers_are_never_more_than_the_runs_nor_the_cores(capsys):
     assert _workers("auto", "cpu", runs=100) == cpu_cores()
     assert _workers("auto", "cpu", runs=1) == 1
-    assert _workers("3", "cpu", runs=1) == 3
+    assert _workers(str(cpu_cores()), "cpu", runs=1) == 1
+    assert capsys.readouterr().err == ""
+    assert _workers("1000", "cpu", runs=100) == cpu_cores()
+    assert (
+        capsys.readouterr().err == f"--workers 1000: capped at {cpu_cores()}, the CPU cores "
+        "this process may use\n"
+    )
 
 
 def test_an_unwritable_out_is_bad_input(tmp_path, capsys):
