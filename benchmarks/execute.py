@@ -130,9 +130,12 @@ def execute_group(
     rows: dict[str, dict[str, Any]] = {}
     provenance = run_provenance(device, code)
     with contextlib.ExitStack() as locks:
+        # Another runner may be training one: wait. In one global order (by run id), so that
+        # runners whose groups list the same runs in other orders never wait for each other.
+        for run_id in sorted(spec.run_id for spec in specs):
+            locks.enter_context(locked(suite_dir, run_id, warn))
         runs = []
-        for spec in specs:  # another runner may be training one: wait
-            locks.enter_context(locked(suite_dir, spec.run_id, warn))
+        for spec in specs:
             run_dir = suite_dir / spec.run_id
             done = read_done(run_dir, warn)
             if done is not None:

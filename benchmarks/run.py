@@ -275,7 +275,9 @@ class Terminated(BaseException):
 def stops_cleanly(command):
     """``command`` (a ``main``) stopped by SIGINT or SIGTERM: whatever it was doing unwinds (its
     workers stopped, the tables of finished runs written, locks released), then one line says how
-    to resume, and the exit status is 128 + the signal's number (130, 143), as a shell's."""
+    to resume, and the exit status is 128 + the signal's number (130, 143), as a shell's. An
+    error of the environment (an OSError: a full disk, a file it may not write) is one line
+    too, exit status 1."""
 
     def terminate(signum, frame):
         raise Terminated
@@ -294,6 +296,14 @@ def stops_cleanly(command):
                 file=sys.stderr,
             )
             return 128 + name.value
+        except OSError as error:  # a full disk, a read-only table, another user's lock file
+            where = f"{error.filename}: " if error.filename else ""
+            print(
+                f"error: {where}{error.strerror or error}; the runs finished so far are kept: "
+                "remove the cause and run the same command again",
+                file=sys.stderr,
+            )
+            return 1
 
     return stoppable
 

@@ -13,6 +13,8 @@ import contextlib
 import dataclasses
 import json
 import os
+import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -71,24 +73,59 @@ SUITE_LOCK = "suite"  # held while the suite-level files are written; a run's lo
 CORRUPT_SUFFIX = ".corrupt"
 
 
+LOCK_REMINDER_S = 600  # a runner waiting for a lock says so again every ten minutes
+
+
 @contextlib.contextmanager
 def locked(suite_dir: Path, name: str, warn: Warn) -> Iterator[None]:
     """Hold the advisory lock ``name`` of ``suite_dir`` (an flock: released when the process
-    ends, however it ends). Another process holding it is waited for, after one line to ``warn``.
-    On a shared file system (Ray workers on several machines) the locks are only as good as the
-    file system's flock support."""
+    ends, however it ends). A lock another process holds is waited for, with one line to ``warn``
+    naming the holder (pid, host, since when; ``<name>.holder`` beside the lock), repeated every
+    LOCK_REMINDER_S. Callers that hold several locks take them in sorted order, so that runners
+    never wait for each other in a circle. On a shared file system (Ray workers on several
+    machines) the locks are only as good as the file system's flock support.
+
+    Raises:
+        OSError: the lock file cannot be created or opened (``.locks`` is a file, or another
+            user's lock file); its message names the file.
+    """
     path = suite_dir / LOCKS_DIR / f"{name}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    holder = path.with_suffix(".holder")
     lock = filelock.FileLock(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=0)
     except filelock.Timeout:
-        warn(f"{name}: another runner holds {path}; waiting for it")
-        lock.acquire()
+        while True:
+            warn(f"{name}: waiting for {path}, {_holder(holder)}")
+            try:
+                lock.acquire(timeout=LOCK_REMINDER_S)
+                break
+            except filelock.Timeout:
+                continue
+    except OSError as error:  # FileExistsError, NotADirectoryError, PermissionError
+        raise OSError(error.errno, f"cannot lock {path}: {error.strerror}") from None
     try:
+        with contextlib.suppress(OSError):  # who holds it is for the messages only
+            holder.write_text(f"pid {os.getpid()} on {socket.gethostname()} since {_now()}")
         yield
     finally:
         lock.release()
+
+
+def _holder(holder: Path) -> str:
+    try:
+        who = holder.read_text().strip()
+    except OSError:
+        return "held by another runner"
+    return (
+        f"held by {who}: if that process is gone or stuck, stop it (kill PID on that host); "
+        "the system releases its lock when it exits"
+    )
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def remove_stale_temporaries(directory: Path) -> None:

@@ -3,12 +3,16 @@ was wrong (exit 2 for bad input), or recovers; none ends in a traceback."""
 
 import json
 import os
+import resource
 import shutil
+import signal
+import socket
 import stat
 import subprocess
 import sys
 import threading
 
+import filelock
 import pandas as pd
 import pytest
 import torch
@@ -18,6 +22,7 @@ import gans
 from benchmarks import report
 from benchmarks.run import main
 from benchmarks.store import DONE_MARKER
+from benchmarks.suites import load_suite
 
 
 def tables_without_timing(suite_dir):
@@ -208,10 +213,81 @@ def test_a_runner_waits_for_the_run_another_runner_holds(finished, tmp_path, cap
         assert run("--suite", suite, "--out", out) == 0
     finally:
         other.kill()
-    assert f"{run_dir.name}: another runner holds" in capsys.readouterr().err
+    lock = out / "tiny" / ".locks" / f"{run_dir.name}.lock"
+    holder = f"held by pid {other.pid} on {socket.gethostname()} since "
+    assert f"{run_dir.name}: waiting for {lock}, {holder}" in capsys.readouterr().err
     log = (run_dir / "run.log").read_text()
     assert log.count("started on cpu") == 2  # the first run, then this one: never both at once
     assert_same_tables(out / "tiny", expected)
+
+
+def test_a_runner_waiting_for_a_lock_holds_none_that_comes_later(tmp_path):
+    """Runs' locks are taken in one global order (by run id), whatever order a group lists its
+    runs in: a runner waiting for one holds none later in that order, so two runners that list
+    a stacked group [0, 1] and [1, 0] never hold one run each while waiting for the other's."""
+    suite = tiny_suite(tmp_path / "suite", seeds=(0, 1), strategies=("gan",))
+    first, second = sorted(spec.run_id for spec in load_suite(str(suite)).runs())
+    if load_suite(str(suite)).runs()[0].run_id == first:  # list the later run id first
+        suite.write_text(suite.read_text().replace("seeds = [0, 1]", "seeds = [1, 0]"))
+    out = tmp_path / "out"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(out / "tiny"), first],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    command = ["-m", "benchmarks.run", "--suite", suite, "--out", out, "--stack", "2"]
+    command += ["--workers", "1", "--no-report"]
+    runner = subprocess.Popen(
+        [sys.executable, *map(str, command)], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline() == "holding\n"
+        while f"{first}: waiting for" not in (line := runner.stderr.readline()):
+            assert line, "the runner ended without waiting"
+        filelock.FileLock(out / "tiny" / ".locks" / f"{second}.lock").acquire(0).lock.release()
+        holder.communicate("done\n", timeout=30)
+        runner.stderr.read()
+        assert runner.wait(timeout=240) == 0
+    finally:
+        holder.kill()
+        runner.kill()
+
+
+def test_a_locks_directory_that_is_a_file_is_one_line(finished, tmp_path, capsys):
+    suite, out, _ = copy_results(finished, tmp_path)
+    shutil.rmtree(out / "tiny" / ".locks")
+    (out / "tiny" / ".locks").write_text("a file where the locks go")
+    assert run("--suite", suite, "--out", out) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: cannot lock {out / 'tiny' / '.locks' / 'suite.lock'}: File exists; the runs "
+        "finished so far are kept: remove the cause and run the same command again\n"
+    )
+
+
+@pytest.mark.parametrize("limit", [3_000, 20_000])
+def test_a_full_disk_is_one_line_and_exit_1(tmp_path, limit):
+    """A full disk, as files that cannot grow past ``limit`` bytes (RLIMIT_FSIZE, whose write
+    errors are EFBIG where a full disk's are ENOSPC): the runs fail, or the tables cannot be
+    written, each in one line; no traceback."""
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    suite = tiny_suite(tmp_path / "suite", seeds=(0,))
+    command = ["-m", "benchmarks.run", "--suite", suite, "--out", tmp_path / "out"]
+    done = subprocess.run(
+        [sys.executable, *map(str, command), "--workers", "1", "--no-report"],
+        preexec_fn=small_files,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    lines = [line for line in done.stderr.splitlines() if line.startswith(("error:", "failed:"))]
+    assert lines and all("File too large" in line for line in lines), done.stderr[-3000:]
 
 
 def test_stale_temporary_files_of_interrupted_writes_are_removed(finished, tmp_path):
