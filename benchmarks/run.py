@@ -254,6 +254,24 @@ def _check_classifier_weights(path: str, datasets: dict[str, gans.Dataset]) -> N
                 raise InputError(f"--classifier-weights: {error}") from None
 
 
+SUITE_RECORD = "suite.json"  # which suite a results directory holds: Suite.source
+
+
+def _check_same_suite(suite_dir: Path, suite: Suite) -> None:
+    """Refuse a results directory that holds the runs of another suite of the same name (from
+    another file): its tables would replace that suite's. A directory without the record (made
+    before it was kept) is taken as this suite's."""
+    try:
+        source = json.loads((suite_dir / SUITE_RECORD).read_text())["source"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if source != suite.source:
+        raise InputError(
+            f"--out: {suite_dir} holds the runs of {source}, not of {suite.source}; give another "
+            f"--out (if it is the same suite moved, delete {suite_dir / SUITE_RECORD})"
+        )
+
+
 def check_writable(directory: Path, option: str) -> None:
     """Refuse a directory that cannot be created or written in, creating nothing."""
     existing = directory.absolute()
@@ -351,6 +369,7 @@ def run_suite(suite: Suite, args: argparse.Namespace) -> int:
             _check_classifier_weights(args.classifier_weights, datasets)
         suite_dir = (args.out / suite.name).resolve()
         check_writable(suite_dir, "--out")
+        _check_same_suite(suite_dir, suite)
         if args.reports is not None and not args.no_report:
             check_writable(args.reports, "--reports")
     except (InputError, SuiteError, gans.RegistryError, gans.ConfigError) as error:
@@ -366,8 +385,14 @@ def run_suite(suite: Suite, args: argparse.Namespace) -> int:
     if (largest := max((len(group) for group in groups), default=1)) > 1:
         stacked = f"up to {largest} runs that differ only in seed stacked as one model"
         schedule = f"{schedule}; {stacked}" if schedule else stacked
-    with locked(suite_dir, SUITE_LOCK, warn):
-        write_json(suite_dir / ENVIRONMENT_FILE, environment(device, schedule))
+    try:
+        with locked(suite_dir, SUITE_LOCK, warn):
+            _check_same_suite(suite_dir, suite)  # again: another runner may have started since
+            write_json(suite_dir / SUITE_RECORD, {"source": suite.source})
+            write_json(suite_dir / ENVIRONMENT_FILE, environment(device, schedule))
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     here = code_version()  # the code of this invocation, recorded by every run it trains
     stale = {} if args.fresh else trained_by_other_code(suite_dir, specs, here)
     if args.fresh or args.fresh_if_code_changed:

@@ -109,6 +109,16 @@ class Suite:
     path: Path | None = None
     sweep: Sweep | None = None
 
+    @property
+    def source(self) -> str:
+        """Where the suite comes from, in words: what its results directory records (``run``
+        refuses to mix two suites of one name in one directory)."""
+        if self.path is None:
+            return f"suite {self.name}, made by a program (no file)"
+        if self.path.resolve().parent == BUILTIN_DIR.resolve():
+            return f"built-in suite {self.name}"
+        return f"suite file {self.path.resolve()}"
+
     def runs(self) -> list[RunSpec]:
         """Every (dataset, strategy, seed) of the grid, in that order; in a sweep every
         (dataset, strategy, sample, seed)."""

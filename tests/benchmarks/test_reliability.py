@@ -254,6 +254,19 @@ def test_a_runner_waiting_for_a_lock_holds_none_that_comes_later(tmp_path):
         runner.kill()
 
 
+def test_a_suite_of_the_same_name_from_another_file_is_refused(finished, tmp_path, capsys):
+    suite, out, expected = copy_results(finished, tmp_path)
+    other = tiny_suite(tmp_path / "elsewhere", seeds=(0,), width=16)  # also tiny.toml
+    assert run("--suite", other, "--out", out) == 2
+    assert one_error_line(capsys) == (
+        f"error: --out: {out.resolve() / 'tiny'} holds the runs of suite file {suite.resolve()}, "
+        f"not of suite file {other.resolve()}; give another --out (if it is the same suite "
+        f"moved, delete {out.resolve() / 'tiny' / 'suite.json'})\n"
+    )
+    assert_same_tables(out / "tiny", expected)  # the first suite's tables are untouched
+    assert run("--suite", suite, "--out", out) == 0  # the same file is welcome
+
+
 def test_a_locks_directory_that_is_a_file_is_one_line(finished, tmp_path, capsys):
     suite, out, _ = copy_results(finished, tmp_path)
     shutil.rmtree(out / "tiny" / ".locks")
