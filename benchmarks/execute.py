@@ -244,13 +244,15 @@ def _read_checkpoint(path: Path, device) -> dict[str, Any] | None:
             raise ValueError("not a checkpoint of this runner")
     except Exception as error:  # what a damaged file raises varies: EOFError, OSError, pickle's
         # The type only: torch's own message suggests weights_only=False, which is unsafe.
-        message = (
-            set_aside(path, type(error).__name__) + "; the run starts again from the beginning"
-        )
-        warn(message)
-        _log(path.parent, message)
+        _set_aside_checkpoint(path, type(error).__name__)
         return None
     return state
+
+
+def _set_aside_checkpoint(path: Path, reason: str, problem: str = "is unreadable") -> None:
+    message = set_aside(path, reason, problem) + "; the run starts again from the beginning"
+    warn(message)
+    _log(path.parent, message)
 
 
 def failed_row(spec: RunSpec, error: BaseException) -> dict[str, Any]:
@@ -278,7 +280,12 @@ class _Run:
         self.stack = stack
         state = _read_checkpoint(self.state_path, trainer.device)
         if state is not None:
-            trainer.load_state_dict(state["trainer"])
+            try:
+                trainer.load_state_dict(state["trainer"])
+            except gans.ForeignCheckpoint as error:  # e.g. copied from another run's directory
+                _set_aside_checkpoint(self.state_path, str(error), "is not this run's")
+                state = None
+        if state is not None:
             evaluator.rows, evaluator.seconds = list(state["evals"]), state["eval_s"]
         # A checkpoint from before runs recorded their provenance: that part's is unknown.
         self.provenance = list(state.get("provenance", [not_recorded()])) if state else []

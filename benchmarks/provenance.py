@@ -262,6 +262,18 @@ def environment_lines(env: dict[str, str]) -> list[tuple[str, str]]:
 
 
 def read_environment(suite_dir: Path) -> dict[str, str]:
-    """A suite's environment.json; {} if there is none."""
+    """A suite's environment.json; {} if there is none.
+
+    Raises:
+        ValueError: it is not a JSON object of texts (a damaged or hand-edited file).
+    """
     recorded = suite_dir / ENVIRONMENT_FILE
-    return json.loads(recorded.read_text()) if recorded.exists() else {}
+    if not recorded.exists():
+        return {}
+    try:
+        found = json.loads(recorded.read_text())
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
+        raise ValueError(f"{recorded} is not JSON ({error})") from None
+    if not (isinstance(found, dict) and all(isinstance(v, str) for v in found.values())):
+        raise ValueError(f"{recorded} is not a JSON object of texts")
+    return found

@@ -28,6 +28,7 @@ import jinja2
 import markupsafe
 import pandas as pd
 
+import gans
 from benchmarks import report_answer as answers
 from benchmarks import report_images as images
 from benchmarks import report_plots as plots
@@ -42,7 +43,7 @@ from benchmarks.provenance import (
     read_environment,
 )
 from benchmarks.report_figures import Figure, palette
-from benchmarks.store import CONFIG_COLUMNS, INITIAL, with_columns
+from benchmarks.store import CONFIG_COLUMNS, FAILED, INCEPTION_SUFFIX, INITIAL, with_columns
 from gans import metrics as m
 from gans import write_atomically
 from gans.metrics_image import INCEPTION
@@ -183,7 +184,51 @@ def load_tables(suite_dir: Path) -> dict[str, pd.DataFrame]:
         if missing:
             raise ReportError(f"{path} lacks column(s) {', '.join(missing)}; {rebuild}")
         tables[name] = with_columns(frame, name)
+    try:
+        _check_tables(tables)
+        read_environment(suite_dir)
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError included
+        raise ReportError(f"{suite_dir}: {error}; {rebuild}") from None
     return tables
+
+
+# Columns that hold numbers, in every suite's tables (the metrics' columns of runs.parquet too).
+NUMERIC_COLUMNS = {
+    "runs": ("seed", "width"),
+    "curves": ("gen_iter", "elapsed_s", *gans.CURVE_COLUMNS),
+    "evals": ("gen_iter", "elapsed_s", "value", "n_real", "n_fake"),
+    "references": ("value", "n_real", "n_fake"),
+}
+STATUSES = (gans.DONE, gans.DIVERGED, FAILED)
+
+
+def _check_tables(tables: dict[str, pd.DataFrame]) -> None:
+    """Tables a report can be made of: runs, numbers where numbers belong, a known status, and
+    curves and evaluations for every finished run. Raises: ValueError saying what is wrong."""
+    runs = tables["runs"]
+    if runs.empty:
+        raise ValueError("runs.parquet has no runs")
+    metrics = {f"{metric}{INCEPTION_SUFFIX}" for metric in tables["evals"]["metric"].dropna()}
+    metrics |= set(tables["evals"]["metric"].dropna())
+    numeric = {**NUMERIC_COLUMNS, "runs": (*NUMERIC_COLUMNS["runs"], *(metrics & set(runs)))}
+    for name, columns in numeric.items():
+        for column in columns:
+            values = tables[name][column]
+            if not (pd.api.types.is_numeric_dtype(values) or values.isna().all()):
+                raise ValueError(
+                    f"{name}.parquet's {column} column holds {values.dtype}, not numbers"
+                )
+    if unknown := sorted({str(status) for status in runs["status"]} - set(STATUSES)):
+        raise ValueError(
+            f"runs.parquet has status {', '.join(unknown)}; known: {', '.join(STATUSES)}"
+        )
+    finished = runs[runs["status"].isin([gans.DONE, gans.DIVERGED])]
+    for name in ("curves", "evals"):
+        if lacking := sorted(set(finished["run_id"]) - set(tables[name]["run_id"])):
+            raise ValueError(
+                f"finished run {', '.join(lacking)} has no rows in {name}.parquet: the tables do "
+                "not match the runs"
+            )
 
 
 KEYED_TABLES = ("runs", "curves", "evals")  # the tables with run_id and strategy columns

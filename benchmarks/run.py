@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 import gans
-from benchmarks.execute import reference_rows, warn
+from benchmarks.execute import failed_row, reference_rows, warn
 from benchmarks.executors import (
     cpu_cores,
     group_runs,
@@ -482,8 +482,19 @@ def _reused(stale: dict[str, tuple[str, bool]], here: dict[str, Any]) -> str:
 
 
 def _suite_rows(all_specs, rows, suite_dir: Path) -> list[dict]:
-    """This invocation's rows plus finished runs of the suite already on disk, in suite order."""
-    found = {row["run_id"]: row for row in rows}
+    """This invocation's rows plus finished runs of the suite already on disk, in suite order. A
+    run of this invocation whose results have gone since it finished (its directory deleted
+    while the suite ran) is a failed run: a row without its tables would stop the report."""
+    specs = {spec.run_id: spec for spec in all_specs}
+    found = {}
+    for row in rows:
+        if row["status"] != FAILED and not (suite_dir / row["run_id"] / DONE_MARKER).exists():
+            lost = FileNotFoundError(
+                f"{suite_dir / row['run_id']} lost its results after the run finished; run the "
+                "command again to train it again"
+            )
+            row = failed_row(specs[row["run_id"]], lost)
+        found[row["run_id"]] = row
     for spec in all_specs:
         if spec.run_id not in found and (done := read_done(suite_dir / spec.run_id, warn)):
             found[spec.run_id] = done

@@ -135,13 +135,13 @@ def remove_stale_temporaries(directory: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def set_aside(path: Path, error: BaseException | str) -> str:
+def set_aside(path: Path, error: BaseException | str, problem: str = "is unreadable") -> str:
     """Move a damaged file to ``<path>.corrupt`` (replacing an earlier one) and say so."""
     reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
     reason = " ".join(reason.split())[:200]
     target = path.with_name(path.name + CORRUPT_SUFFIX)
     os.replace(path, target)
-    return f"{path} is unreadable ({reason}); moved aside as {target.name}"
+    return f"{path} {problem} ({reason}); moved aside as {target.name}"
 
 
 def read_done(run_dir: Path, warn: Warn) -> dict[str, Any] | None:

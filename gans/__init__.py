@@ -53,6 +53,7 @@ from gans.trainer import (
     LAYER_GRAD_NORM,
     PRECISIONS,
     RUNNING,
+    ForeignCheckpoint,
     TrainConfig,
     Trainer,
 )
@@ -94,6 +95,7 @@ __all__ = [
     "Strategy",
     "StrategyError",
     "TrainConfig",
+    "ForeignCheckpoint",
     "Trainer",
     "WassersteinLoss",
     "WeightClipping",

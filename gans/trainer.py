@@ -88,6 +88,10 @@ def critic_objective(loss_piece, critic, real, fake, joint: bool, penalize=None)
     return loss, loss + value, value.detach(), grad_norm
 
 
+class ForeignCheckpoint(ValueError):
+    """A checkpoint that is not this run's: another configuration, or another format."""
+
+
 CHECKPOINT_FORMAT = 3  # 3: records the speedups, whose optimizer states differ in layout
 RUNNING, DONE, DIVERGED = "running", "done", "diverged"
 _NO_AUTOCAST = nullcontext()
@@ -637,13 +641,22 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict``'s state.
+
+        Raises:
+            ForeignCheckpoint: ``state`` is of another format or another run's configuration
+                (nothing restored).
+            ValueError: it was written with other speedups (resume with those, or start again).
+        """
         if state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(
+            raise ForeignCheckpoint(
                 f"checkpoint format {state.get('format')!r} is not {CHECKPOINT_FORMAT}: it was "
                 "written by another version of gans; start the run again (--fresh)"
             )
-        if state["config"] != self.config.as_dict():
-            raise ValueError("checkpoint was written by a run with a different configuration")
+        if state.get("config") != self.config.as_dict():
+            raise ForeignCheckpoint(
+                "checkpoint was written by a run with a different configuration"
+            )
         if state["speedups"] != self.speedups:
             # Flat parameters keep one optimizer state per network, plain ones one per tensor.
             raise ValueError(

@@ -20,8 +20,8 @@ from tiny_suites import BOOM_PLUGIN, VARIES_BY_INVOCATION, run, table, tiny_suit
 
 import gans
 from benchmarks import report
-from benchmarks.run import main
-from benchmarks.store import DONE_MARKER
+from benchmarks.run import _suite_rows, main
+from benchmarks.store import DONE_MARKER, read_done
 from benchmarks.suites import load_suite
 
 
@@ -115,6 +115,65 @@ def test_the_report_refuses_damaged_tables_in_one_line(finished, tmp_path, capsy
     assert not (tmp_path / "report").exists()
 
 
+def edit(suite_dir, name, change):
+    path = suite_dir / f"{name}.parquet"
+    change(pd.read_parquet(path)).to_parquet(path, index=False)
+
+
+def as_text(column):
+    return lambda frame: frame.assign(**{column: frame[column].astype(str)})
+
+
+HAND_EDITED = {
+    "a strategy without curves": (
+        lambda d: edit(d, "curves", lambda f: f[f["strategy"] != "gan"]),
+        "has no rows in curves.parquet: the tables do not match the runs",
+    ),
+    "no evaluations at all": (
+        lambda d: edit(d, "evals", lambda f: f.iloc[:0]),
+        "has no rows in evals.parquet: the tables do not match the runs",
+    ),
+    "a metric column of strings": (
+        lambda d: edit(d, "runs", as_text("w1")),
+        "runs.parquet's w1 column holds str, not numbers",
+    ),
+    "evaluation values of strings": (
+        lambda d: edit(d, "evals", as_text("value")),
+        "evals.parquet's value column holds str, not numbers",
+    ),
+    "an empty runs table": (
+        lambda d: edit(d, "runs", lambda f: f.iloc[:0]),
+        "runs.parquet has no runs",
+    ),
+    "an unknown status": (
+        lambda d: edit(d, "runs", lambda f: f.assign(status=None)),
+        "runs.parquet has status None; known: done, diverged, failed",
+    ),
+    "environment.json corrupt": (
+        lambda d: (d / "environment.json").write_text("{not json"),
+        "environment.json is not JSON (Expecting property name",
+    ),
+    "environment.json a list": (
+        lambda d: (d / "environment.json").write_text("[1, 2]"),
+        "environment.json is not a JSON object of texts",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(HAND_EDITED))
+def test_the_report_refuses_hand_edited_tables_in_one_line(finished, tmp_path, capsys, case):
+    _, suite_dir, _ = finished
+    damage, message = HAND_EDITED[case]
+    copy = tmp_path / "tiny"
+    shutil.copytree(suite_dir, copy)
+    damage(copy)
+    assert report.main([str(copy), "--out", str(tmp_path / "report")]) == 2
+    err = one_error_line(capsys)
+    assert err.startswith(f"error: {copy}: ") and message in err, err
+    assert err.endswith("; rerun `python -m benchmarks.run --suite tiny` to rebuild the tables\n")
+    assert not (tmp_path / "report").exists()
+
+
 def test_the_report_refuses_an_out_under_a_regular_file(finished, tmp_path, capsys):
     _, suite_dir, _ = finished
     (tmp_path / "file").write_text("")
@@ -152,6 +211,25 @@ def test_a_damaged_checkpoint_is_set_aside_and_the_run_trained_again(
     assert (run_dir / "state.pt.corrupt").read_bytes() == (
         data[: len(data) // 2] if content is None else content
     )
+    assert (run_dir / "run.log").read_text().count("started on cpu") == 2
+    assert_same_tables(out / "tiny", expected)
+
+
+def test_a_checkpoint_of_another_run_is_set_aside_and_the_run_trained_again(
+    finished, tmp_path, capsys
+):
+    suite, out, expected = copy_results(finished, tmp_path)
+    run_dir, other = run_dir_of(out / "tiny", "wgan-gp"), run_dir_of(out / "tiny", "gan")
+    for name in (DONE_MARKER, "curves.parquet", "evals.parquet"):
+        (run_dir / name).unlink()
+    shutil.copy(other / "state.pt", run_dir / "state.pt")  # valid, but the gan run's
+    assert run("--suite", suite, "--out", out) == 0
+    assert (
+        f"{run_dir / 'state.pt'} is not this run's (checkpoint was written by a run with a "
+        "different configuration); moved aside as state.pt.corrupt; the run starts again from "
+        "the beginning\n"
+    ) in capsys.readouterr().err
+    assert (run_dir / "state.pt.corrupt").read_bytes() == (other / "state.pt").read_bytes()
     assert (run_dir / "run.log").read_text().count("started on cpu") == 2
     assert_same_tables(out / "tiny", expected)
 
@@ -252,6 +330,22 @@ def test_a_runner_waiting_for_a_lock_holds_none_that_comes_later(tmp_path):
     finally:
         holder.kill()
         runner.kill()
+
+
+def test_a_run_whose_directory_is_deleted_after_it_finished_is_a_failed_run(finished, tmp_path):
+    """As when a run's directory is deleted while the rest of its suite trains: its row in
+    this invocation's tables says failed, not done without curves (which stopped the report)."""
+    suite, out, _ = copy_results(finished, tmp_path)
+    specs = load_suite(str(suite)).runs()
+    rows = [read_done(out / "tiny" / spec.run_id, print) for spec in specs]
+    shutil.rmtree(out / "tiny" / specs[0].run_id)
+    found = _suite_rows(specs, rows, out / "tiny")
+    assert [row["status"] for row in found] == ["failed", "done"]
+    assert found[0]["message"] == (
+        f"FileNotFoundError: {out / 'tiny' / specs[0].run_id} lost its results after the run "
+        "finished; run the command again to train it again"
+    )
+    assert found[1] is rows[1]
 
 
 def test_a_suite_of_the_same_name_from_another_file_is_refused(finished, tmp_path, capsys):
