@@ -48,7 +48,16 @@ from benchmarks.provenance import (
 from benchmarks.report import ReportError, data_uris, environments, load_tables, write_files
 from benchmarks.report_figures import Drawing
 from benchmarks.report_stats import Table, fmt
-from benchmarks.run import InputError, add_run_options, check_writable, run_suite, stops_cleanly
+from benchmarks.run import (
+    InputError,
+    SuitePlan,
+    add_run_options,
+    check_writable,
+    plan_suite,
+    run_plan,
+    stops_cleanly,
+    training_estimate,
+)
 from benchmarks.store import FAILED
 from benchmarks.suites import SuiteError, suite_from_document
 
@@ -66,6 +75,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--reports", type=Path, help="report directory (default: reports/claims, -paper at paper)"
+    )
+    p.add_argument(
+        "--accept-hours",
+        action="store_true",
+        help="start even when the estimated training time here is over an hour",
     )
     add_run_options(p)
     return p.parse_args(argv)
@@ -127,23 +141,27 @@ def main(argv: list[str] | None = None) -> int:
         )
         check_writable(results, "--out")
         check_writable(reports, "--reports")
-    except (InputError, SuiteError, gans.RegistryError, ClaimError) as error:
+        run_args = argparse.Namespace(
+            **vars(args), seeds=None, strategies=None, datasets=None, no_report=True
+        )
+        run_args.out, run_args.reports = results, None
+        # Every experiment checked (data, options, device) before the first run trains.
+        plans = {}
+        for name, suite in suites.items():
+            run_args.datasets = ",".join(datasets_needed(claims, name, documents[name]))
+            plans[name] = plan_suite(suite, run_args)
+        _check_duration(plans, args)
+    except (InputError, SuiteError, gans.RegistryError, gans.ConfigError, ClaimError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    run_args = argparse.Namespace(
-        **vars(args), seeds=None, strategies=None, datasets=None, no_report=True
-    )
-    run_args.out, run_args.reports = results, None
     failed_runs = False
-    for name, suite in suites.items():
-        run_args.datasets = ",".join(datasets_needed(claims, name, documents[name]))
-        print(f"experiment {name}: {run_args.datasets}", flush=True)
+    for name, plan in plans.items():
+        datasets = ", ".join(dict.fromkeys(spec.train.dataset for spec in plan.specs))
+        print(f"experiment {name}: {datasets}", flush=True)
         began = time.perf_counter()
-        status = run_suite(suite, run_args)
+        status = run_plan(plan, run_args)
         print(f"experiment {name}: {time.perf_counter() - began:.0f} s of wall-clock", flush=True)
-        if status == 2:
-            return 2  # bad input, found before this experiment's first run
-        failed_runs |= status == 1
+        failed_runs |= status != 0
     try:
         tables = {name: load_tables((results / name).resolve()) for name in suites}
     except ReportError as error:
@@ -166,6 +184,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"report: {reports / 'index.html'} and {reports / 'README.md'}")
     errored = any(v.verdict == ERROR for v in verdicts)
     return 1 if failed_runs or errored else 0
+
+
+LONG_S = 3600  # an estimate beyond an hour needs --accept-hours
+
+
+def _check_duration(plans: dict[str, SuitePlan], args: argparse.Namespace) -> None:
+    """Say how long the runs still to train will take here; beyond LONG_S, only with
+    --accept-hours. Raises: InputError."""
+    print("timing a few steps of each network to estimate the duration", flush=True)
+    estimates = [training_estimate(plan) for plan in plans.values()]
+    seconds, runs = sum(s for s, _ in estimates), sum(n for _, n in estimates)
+    device = next(iter(plans.values())).device
+    about = (
+        f"about {seconds / 3600:.1f} hours of training on {device} for {runs} runs still to "
+        f"train (their critic and generator steps, each timed here; evaluation comes on top)"
+    )
+    if seconds > LONG_S and not args.accept_hours:
+        smaller = "; or --size cpu" if args.size != "cpu" else ""
+        raise InputError(f"--size {args.size}: {about}: give --accept-hours to start{smaller}")
+    print(f"estimate: {about}", flush=True)
 
 
 def _failed_runs(claim: Claim, tables) -> list[str]:

@@ -16,11 +16,13 @@ import errno
 import functools
 import importlib.util
 import json
+import math
 import os
 import shutil
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -339,42 +341,128 @@ def main(argv: list[str] | None = None) -> int:
     return run_suite(suite, args)
 
 
+@dataclasses.dataclass
+class SuitePlan:
+    """A suite's invocation, checked: what ``plan_suite`` found, what ``run_plan`` runs."""
+
+    suite: Suite
+    suite_specs: list  # every run of the suite (the tables hold those finished)
+    specs: list  # the runs selected this time
+    groups: list  # the specs as groups trained together (executors.group_runs)
+    workers: int
+    device: str
+    datasets: dict[str, gans.Dataset]
+    suite_dir: Path
+
+
 def run_suite(suite: Suite, args: argparse.Namespace) -> int:
     """Run ``suite`` with the options of ``add_run_options`` and the selections, ``out``,
     ``no_report`` and ``reports`` of ``args``; returns the exit status of ``main``."""
     try:
-        seeds = _subset(args.seeds, suite.seeds, "seeds", int)
-        strategies = _subset(args.strategies, suite.strategies, "strategies")
-        names = _subset(args.datasets, tuple(suite.datasets), "datasets")
-        if args.executor == "ray" and importlib.util.find_spec("ray") is None:
-            raise InputError("--executor ray needs Ray: pip install 'gan-loss-benchmark[ray]'")
-        device = _device(args.device)
-        suite_specs = suite.runs()
-        if args.precision:  # a changed config: these runs get ids and directories of their own
-            suite_specs = [
-                dataclasses.replace(s, train=dataclasses.replace(s.train, precision=args.precision))
-                for s in suite_specs
-            ]
-        specs = [
-            s
-            for s in suite_specs
-            if s.train.seed in seeds and s.train.strategy in strategies and s.train.dataset in names
-        ]
-        # The most runs a group trains together; None: executors.auto_stack decides.
-        groups = group_runs(specs, _auto_or_count(args.stack, "--stack"), device)
-        workers = _workers(args.workers, device, len(groups))
-        datasets = _load_datasets(names, args.data_root)
-        _preflight(specs, datasets)
-        if args.classifier_weights:
-            _check_classifier_weights(args.classifier_weights, datasets)
-        suite_dir = (args.out / suite.name).resolve()
-        check_writable(suite_dir, "--out")
-        _check_same_suite(suite_dir, suite)
-        if args.reports is not None and not args.no_report:
-            check_writable(args.reports, "--reports")
+        plan = plan_suite(suite, args)
     except (InputError, SuiteError, gans.RegistryError, gans.ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    return run_plan(plan, args)
+
+
+def plan_suite(suite: Suite, args: argparse.Namespace) -> SuitePlan:
+    """Check everything about running ``suite`` with ``args`` that can be checked before a run
+    starts (selections, device, datasets, the strategies on the data, files and directories),
+    writing nothing.
+
+    Raises:
+        InputError, SuiteError, gans.RegistryError, gans.ConfigError: bad input, in one line.
+    """
+    seeds = _subset(args.seeds, suite.seeds, "seeds", int)
+    strategies = _subset(args.strategies, suite.strategies, "strategies")
+    names = _subset(args.datasets, tuple(suite.datasets), "datasets")
+    if args.executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise InputError("--executor ray needs Ray: pip install 'gan-loss-benchmark[ray]'")
+    device = _device(args.device)
+    suite_specs = suite.runs()
+    if args.precision:  # a changed config: these runs get ids and directories of their own
+        suite_specs = [
+            dataclasses.replace(s, train=dataclasses.replace(s.train, precision=args.precision))
+            for s in suite_specs
+        ]
+    specs = [
+        s
+        for s in suite_specs
+        if s.train.seed in seeds and s.train.strategy in strategies and s.train.dataset in names
+    ]
+    # The most runs a group trains together; None: executors.auto_stack decides.
+    groups = group_runs(specs, _auto_or_count(args.stack, "--stack"), device)
+    workers = _workers(args.workers, device, len(groups))
+    datasets = _load_datasets(names, args.data_root)
+    _preflight(specs, datasets)
+    if args.classifier_weights:
+        _check_classifier_weights(args.classifier_weights, datasets)
+    suite_dir = (args.out / suite.name).resolve()
+    check_writable(suite_dir, "--out")
+    _check_same_suite(suite_dir, suite)
+    if args.reports is not None and not args.no_report:
+        check_writable(args.reports, "--reports")
+    if args.tensorboard is not None:
+        check_writable(args.tensorboard, "--tensorboard")
+    return SuitePlan(suite, suite_specs, specs, groups, workers, device, datasets, suite_dir)
+
+
+PROBE_ITERS = 3  # generator iterations timed per network shape, after one to warm up
+
+
+def training_estimate(plan: SuitePlan) -> tuple[float, int]:
+    """About how long the unfinished runs of ``plan`` train on its device: seconds (split over
+    its workers) and how many runs. Each run's critic and generator steps (its budget and
+    n_critic schedule) times the seconds of one step, timed once per strategy and network shape
+    (PROBE_ITERS iterations of one critic step each); evaluation comes on top, and stacking's
+    gains are not counted."""
+    step_s: dict[str, float] = {}  # seconds of a critic step plus a generator step, by shape
+    total, runs = 0.0, 0
+    for spec in plan.specs:
+        if (plan.suite_dir / spec.run_id / DONE_MARKER).exists():
+            continue
+        train, data = spec.train, plan.datasets[spec.train.dataset]
+        # One critic step per iteration, one budget field: the shape and strategy decide a step.
+        probe = dataclasses.replace(
+            train,
+            seed=0,
+            hyperparameters={**train.hyperparameters, "n_critic": 1},
+            gen_iters=1 + PROBE_ITERS,
+            epochs=None,
+            lr_decay=False,
+        )
+        try:
+            hparams = gans.make_strategy(train.strategy, train.hyperparameters).hparams
+            # A step's cost: the networks, the data, the strategy, whether it penalizes (not its
+            # learning rates or weights).
+            shape = json.dumps(
+                {**probe.as_dict(), "hyperparameters": hparams.penalty_weight is None},
+                sort_keys=True,
+                default=str,
+            )
+            if shape not in step_s:
+                trainer = gans.Trainer(probe, device=plan.device, data=data, progress=False)
+                trainer.train(until=1)
+                start = time.perf_counter()
+                trainer.train(until=1 + PROBE_ITERS)
+                step_s[shape] = (time.perf_counter() - start) / PROBE_ITERS
+            batches = gans.batches_per_epoch(len(data.train), train.batch_size)
+            gen_iters = train.gen_iters or gans.epochs_to_gen_iters(
+                train.epochs, batches, hparams.critic_schedule
+            )
+            steps = hparams.critic_schedule.critic_steps(gen_iters, batches) + gen_iters
+        except Exception:  # the run will fail with this error, and record it
+            continue
+        total += min(step_s[shape] / 2 * steps, spec.seconds or math.inf)
+        runs += 1
+    return total / plan.workers, runs
+
+
+def run_plan(plan: SuitePlan, args: argparse.Namespace) -> int:
+    """Run what ``plan_suite`` planned; returns the exit status of ``main``."""
+    suite, suite_specs, specs, groups = plan.suite, plan.suite_specs, plan.specs, plan.groups
+    workers, device, datasets, suite_dir = plan.workers, plan.device, plan.datasets, plan.suite_dir
     if args.executor == "ray":
         schedule = "runs as Ray tasks"
     elif workers > 1:

@@ -50,3 +50,34 @@ register_claim(
         rule=Rule(MANN_WHITNEY, smallest_effect=0.5),
     )
 )
+
+# A claim whose second experiment needs a dataset that is not there (run with an empty
+# --data-root): the whole claims command is bad input before its first experiment trains.
+MISSING_DATA = Experiment(
+    "tiny-missing-data",
+    cpu={"seeds": [0], "strategies": ["gan"], "datasets": {"mnist": {"arch": "dcgan28"}}},
+    paper={"seeds": [0], "strategies": ["gan"], "datasets": {"mnist": {"arch": "dcgan28"}}},
+)
+register_claim(
+    Claim(
+        id="tiny-missing-data",
+        statement="A claim whose second experiment's dataset is missing.",
+        source="the tests",
+        experiments=(EXPERIMENT, MISSING_DATA),
+        measure=final_w1,
+        rule=Rule(MANN_WHITNEY, smallest_effect=0.5),
+    )
+)
+
+# A claim whose paper size trains for days: refused without --accept-hours.
+LONG = {**TINY, "datasets": {"8gaussians": {**TINY["datasets"]["8gaussians"], "gen_iters": 10**9}}}
+register_claim(
+    Claim(
+        id="tiny-long",
+        statement="A claim whose paper size would train for days on any machine.",
+        source="the tests",
+        experiments=(Experiment("tiny-long", cpu=TINY, paper=LONG),),
+        measure=final_w1,
+        rule=Rule(MANN_WHITNEY, smallest_effect=0.5),
+    )
+)

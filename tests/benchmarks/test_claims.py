@@ -4,6 +4,7 @@ registry's refusals, and `python -m benchmarks.claims` end to end on a tiny plug
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -223,6 +224,31 @@ def test_a_second_invocation_trains_nothing_and_decides_the_same(tiny_report):
 def test_the_claims_report_renders_in_headless_chromium(tiny_report, tmp_path):
     _, root = tiny_report
     assert_renders(root / "report" / "index.html", tmp_path, min_images=1)
+
+
+def test_every_experiment_is_checked_before_the_first_one_trains(tmp_path, capsys):
+    args = ["--plugin", str(PLUGIN), "--only", "tiny-missing-data", "--workers", "1"]
+    args += ["--data-root", str(tmp_path / "empty"), "--out", str(tmp_path / "results")]
+    assert claims.main([*args, "--reports", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: dataset 'mnist'") and err.count("\n") == 1, err
+    assert not (tmp_path / "results").exists()  # the first experiment did not train
+
+
+def test_a_size_that_takes_hours_here_needs_accept_hours(tmp_path, capsys):
+    args = ["--plugin", str(PLUGIN), "--only", "tiny-long", "--size", "paper", "--workers", "1"]
+    args += ["--out", str(tmp_path / "results"), "--reports", str(tmp_path / "report")]
+    assert claims.main(args) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(
+        r"error: --size paper: about [\d.]+ hours of training on cpu for 6 runs still to train "
+        r"\(their critic and generator steps, each timed here; evaluation comes on top\): "
+        r"give --accept-hours to start; or --size cpu\n",
+        err,
+    ), err
+    hours = float(re.search(r"about ([\d.]+) hours", err)[1])
+    assert 1 < hours < 1e7  # 6 runs of 10^9 iterations: hours to years, whatever the machine
+    assert not (tmp_path / "results").exists()
 
 
 def test_only_the_datasets_the_selected_claims_read_are_trained():
