@@ -317,7 +317,8 @@ def stops_cleanly(command):
             )
             return 128 + name.value
         except OSError as error:  # a full disk, a read-only table, another user's lock file
-            where = f"{error.filename}: " if error.filename else ""
+            file = error.filename2 or error.filename  # a rename's target, else the file
+            where = f"{file}: " if file else ""
             print(
                 f"error: {where}{error.strerror or error}; the runs finished so far are kept: "
                 "remove the cause and run the same command again",

@@ -373,6 +373,25 @@ def test_a_locks_directory_that_is_a_file_is_one_line(finished, tmp_path, capsys
     )
 
 
+def test_a_table_that_cannot_be_replaced_is_one_line(finished, tmp_path, capsys):
+    """An immutable runs.parquet (chattr +i: not even root may replace it), as a table on a
+    read-only mount or owned by another user would be."""
+    suite, out, _ = copy_results(finished, tmp_path)
+    runs = out / "tiny" / "runs.parquet"
+    if subprocess.run(["chattr", "+i", str(runs)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        assert run("--suite", suite, "--out", out) == 1
+    finally:
+        subprocess.run(["chattr", "-i", str(runs)], check=True)
+    err = capsys.readouterr().err  # after the suite's progress bar
+    assert "Traceback" not in err and err.count("error: ") == 1, err
+    assert err.endswith(
+        f"error: {runs}: Operation not permitted; the runs finished so far are kept: remove the "
+        "cause and run the same command again\n"
+    ), err
+
+
 @pytest.mark.parametrize("limit", [3_000, 20_000])
 def test_a_full_disk_is_one_line_and_exit_1(tmp_path, limit):
     """A full disk, as files that cannot grow past ``limit`` bytes (RLIMIT_FSIZE, whose write
