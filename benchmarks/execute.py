@@ -283,7 +283,7 @@ class _Run:
             try:
                 trainer.load_state_dict(state["trainer"])
             except gans.ForeignCheckpoint as error:  # e.g. copied from another run's directory
-                _set_aside_checkpoint(self.state_path, str(error), "is not this run's")
+                _set_aside_checkpoint(self.state_path, str(error), "cannot be resumed")
                 state = None
         if state is not None:
             evaluator.rows, evaluator.seconds = list(state["evals"]), state["eval_s"]

@@ -142,7 +142,14 @@ class _Worker:
         self.process = context.Process(
             target=_worker_main, args=(child, device, threads, os.getpid()), name="gans-worker"
         )
-        self.process.start()
+        # Started with SIGINT ignored, which the new process keeps (Python installs its own
+        # handler only where SIGINT is at its default): a Ctrl-C while it imports torch would
+        # otherwise print its traceback. The runner stops its workers itself.
+        interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            self.process.start()
+        finally:
+            signal.signal(signal.SIGINT, interrupt)
         child.close()
         self.group: Group | None = None
 
@@ -173,6 +180,14 @@ class _Worker:
             f"its worker process died while training it: {how}; the other runs went on"
         )
 
+    def stopped(self) -> bool:
+        """Whether it was told to stop (SIGTERM or SIGINT: a job manager, a kill), not broken."""
+        return self.process.exitcode in (-signal.SIGTERM, -signal.SIGINT)
+
+    def close(self) -> None:
+        self.process.join()
+        self.conn.close()
+
 
 def run_in_workers(
     groups: list[Group], suite_dir: Path, options: dict[str, Any], workers: int, on_done: OnDone
@@ -187,32 +202,39 @@ def run_in_workers(
     devices = [f"cuda:{slot % gpus}" if gpus > 1 else str(device) for slot in range(workers)]
     threads = threads_per_worker(workers)
     queue = collections.deque(groups)
+    requeued: set[int] = set()  # groups whose worker was stopped by a signal: given again once
     pool: list[_Worker] = []
     try:
-        pool = [_Worker(context, devices[slot], threads) for slot in range(workers)]
+        for slot in range(workers):  # one at a time: an interrupt leaves none unlisted
+            pool.append(_Worker(context, devices[slot], threads))
         while True:
             for slot, worker in enumerate(pool):
                 if worker.group is None and queue:
                     if not worker.process.is_alive():  # it died between two groups
-                        worker = pool[slot] = _Worker(context, worker.device, threads)
+                        worker.close()
+                        pool[slot] = worker = _Worker(context, worker.device, threads)
                     worker.give(queue.popleft(), suite_dir, options)
             busy = [worker for worker in pool if worker.group is not None]
             if not busy:
                 return
             ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
             for worker in busy:
-                if worker.conn in ready and (rows := worker.rows()) is not None:
+                # Rows sent just before it ended are still in the pipe: read them first.
+                if (worker.conn in ready or worker.conn.poll()) and (rows := worker.rows()):
                     for row in rows:
                         on_done(row)
                 if worker.process.is_alive():
                     continue
-                if worker.group is not None:  # it died before it sent its rows
+                group, worker.group = worker.group, None
+                if group is not None and worker.stopped() and id(group) not in requeued:
+                    requeued.add(id(group))  # a kill meant for it, not a broken run: resume it
+                    queue.appendleft(group)
+                elif group is not None:
                     error = worker.death()
-                    for spec in worker.group:
+                    for spec in group:
                         on_done(failed_row(spec, error))
-                    worker.group = None
+                worker.close()
                 pool.remove(worker)
-                worker.conn.close()
                 if queue:
                     pool.append(_Worker(context, worker.device, threads))
     finally:
@@ -250,9 +272,13 @@ def run_on_ray(
     import ray  # the `ray` extra
 
     started_here = address is None
+    sigterm = signal.getsignal(signal.SIGTERM)
     ray.init(
         address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True
     )
+    # ray.init replaces the SIGTERM handler with sys.exit: the runner's own (run.stops_cleanly)
+    # stops the tasks, writes the tables and says how to resume.
+    signal.signal(signal.SIGTERM, sigterm)
     pending = {}
     try:
         on_gpu = torch.device(options["device"]).type == "cuda"

@@ -153,14 +153,14 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 def _workers(option: str, device: str, runs: int) -> int:
     """The number of worker processes: ``option`` as given, or for "auto" one per GPU, or on the
-    CPU one per core (each single-threaded); never more than there are runs (groups), nor than
-    there are CPU cores (one line says so): each worker is a process with its own copy of torch
-    and the data (about 0.9 GB), and more than one per core only share the cores."""
+    CPU one per core (each single-threaded); never more than there are runs (groups), nor on the
+    CPU than there are cores (one line says so): each worker is a process with its own copy of
+    torch and the data (about 0.9 GB), and more than one per core only share the cores."""
     workers = _auto_or_count(option, "--workers")
+    on_gpu = torch.device(device).type == "cuda"
     if workers is None:
-        on_gpu = torch.device(device).type == "cuda"
         workers = max(1, torch.cuda.device_count() if on_gpu else cpu_cores())
-    elif workers > cpu_cores():
+    elif workers > cpu_cores() and not on_gpu:  # on GPUs each worker mostly waits for its GPU
         warn(f"--workers {workers}: capped at {cpu_cores()}, the CPU cores this process may use")
         workers = cpu_cores()
     return max(1, min(workers, runs))
@@ -260,17 +260,21 @@ SUITE_RECORD = "suite.json"  # which suite a results directory holds: Suite.sour
 
 
 def _check_same_suite(suite_dir: Path, suite: Suite) -> None:
-    """Refuse a results directory that holds the runs of another suite of the same name (from
-    another file): its tables would replace that suite's. A directory without the record (made
-    before it was kept) is taken as this suite's."""
+    """Refuse a results directory that holds the runs of another suite of the same name: from
+    another file, with other contents (its tables would replace that suite's). The same file
+    edited, or the same contents from another place (a moved project, another clone), are the
+    same suite. A directory without the record (made before it was kept) is taken as this
+    suite's."""
     try:
-        source = json.loads((suite_dir / SUITE_RECORD).read_text())["source"]
+        record = json.loads((suite_dir / SUITE_RECORD).read_text())
+        source, digest = record["source"], record.get("digest")
     except (OSError, ValueError, KeyError, TypeError):
         return
-    if source != suite.source:
+    if source != suite.source and digest != suite.digest:
         raise InputError(
-            f"--out: {suite_dir} holds the runs of {source}, not of {suite.source}; give another "
-            f"--out (if it is the same suite moved, delete {suite_dir / SUITE_RECORD})"
+            f"--out: {suite_dir} holds the runs of {source}, not of {suite.source} (whose "
+            f"contents differ); give another --out (if it is that suite moved and edited, "
+            f"delete {suite_dir / SUITE_RECORD})"
         )
 
 
@@ -304,8 +308,8 @@ def stops_cleanly(command):
 
     @functools.wraps(command)
     def stoppable(argv: list[str] | None = None) -> int:
-        if threading.current_thread() is threading.main_thread():  # signals reach only it
-            signal.signal(signal.SIGTERM, terminate)
+        main_thread = threading.current_thread() is threading.main_thread()  # signals reach it
+        before = signal.signal(signal.SIGTERM, terminate) if main_thread else None
         try:
             return command(argv)
         except (KeyboardInterrupt, Terminated) as stop:
@@ -325,6 +329,9 @@ def stops_cleanly(command):
                 file=sys.stderr,
             )
             return 1
+        finally:
+            if before is not None:  # a caller in the same process keeps its own handling
+                signal.signal(signal.SIGTERM, before)
 
     return stoppable
 
@@ -412,52 +419,64 @@ def plan_suite(suite: Suite, args: argparse.Namespace) -> SuitePlan:
 PROBE_ITERS = 3  # generator iterations timed per network shape, after one to warm up
 
 
-def training_estimate(plan: SuitePlan) -> tuple[float, int]:
-    """About how long the unfinished runs of ``plan`` train on its device: seconds (split over
-    its workers) and how many runs. Each run's critic and generator steps (its budget and
-    n_critic schedule) times the seconds of one step, timed once per strategy and network shape
-    (PROBE_ITERS iterations of one critic step each); evaluation comes on top, and stacking's
-    gains are not counted."""
+def training_estimate(plan: SuitePlan, retrain: bool = False) -> tuple[float, int, list[str]]:
+    """About how long the runs of ``plan`` still to train (with ``retrain``, the finished ones
+    too: --fresh) take on its device: seconds (split over its workers), how many runs, and why
+    any could not be timed. Each run's critic and generator steps (its budget and n_critic
+    schedule) times the seconds of one step, timed once per strategy and network shape
+    (PROBE_ITERS iterations of one critic step each, with a worker's share of the CPU threads);
+    evaluation comes on top, and stacking's gains are not counted."""
     step_s: dict[str, float] = {}  # seconds of a critic step plus a generator step, by shape
-    total, runs = 0.0, 0
-    for spec in plan.specs:
-        if (plan.suite_dir / spec.run_id / DONE_MARKER).exists():
-            continue
-        train, data = spec.train, plan.datasets[spec.train.dataset]
-        # One critic step per iteration, one budget field: the shape and strategy decide a step.
-        probe = dataclasses.replace(
-            train,
-            seed=0,
-            hyperparameters={**train.hyperparameters, "n_critic": 1},
-            gen_iters=1 + PROBE_ITERS,
-            epochs=None,
-            lr_decay=False,
-        )
-        try:
-            hparams = gans.make_strategy(train.strategy, train.hyperparameters).hparams
-            # A step's cost: the networks, the data, the strategy, whether it penalizes (not its
-            # learning rates or weights).
-            shape = json.dumps(
-                {**probe.as_dict(), "hyperparameters": hparams.penalty_weight is None},
-                sort_keys=True,
-                default=str,
-            )
-            if shape not in step_s:
-                trainer = gans.Trainer(probe, device=plan.device, data=data, progress=False)
-                trainer.train(until=1)
-                start = time.perf_counter()
-                trainer.train(until=1 + PROBE_ITERS)
-                step_s[shape] = (time.perf_counter() - start) / PROBE_ITERS
-            batches = gans.batches_per_epoch(len(data.train), train.batch_size)
-            gen_iters = train.gen_iters or gans.epochs_to_gen_iters(
-                train.epochs, batches, hparams.critic_schedule
-            )
-            steps = hparams.critic_schedule.critic_steps(gen_iters, batches) + gen_iters
-        except Exception:  # the run will fail with this error, and record it
-            continue
-        total += min(step_s[shape] / 2 * steps, spec.seconds or math.inf)
-        runs += 1
-    return total / plan.workers, runs
+    total, runs, untimed = 0.0, 0, []
+    threads = torch.get_num_threads()
+    if torch.device(plan.device).type == "cpu":
+        torch.set_num_threads(threads_per_worker(plan.workers))
+    try:
+        for spec in plan.specs:
+            if not retrain and (plan.suite_dir / spec.run_id / DONE_MARKER).exists():
+                continue
+            try:
+                total += min(_step_seconds(spec, plan, step_s), spec.seconds or math.inf)
+                runs += 1
+            except Exception as error:  # out of memory, a plugin's error: unknown, not zero
+                untimed.append(f"{spec.train.strategy} on {spec.train.dataset}: {error}")
+    finally:
+        torch.set_num_threads(threads)
+    return total / plan.workers, runs, untimed
+
+
+def _step_seconds(spec, plan: SuitePlan, step_s: dict[str, float]) -> float:
+    """The training seconds of ``spec``'s whole budget: its steps times a step's timed seconds
+    (``step_s``, by network shape, filled as needed)."""
+    train, data = spec.train, plan.datasets[spec.train.dataset]
+    hparams = gans.make_strategy(train.strategy, train.hyperparameters).hparams
+    # One critic step per iteration, one budget field: the shape and strategy decide a step.
+    probe = dataclasses.replace(
+        train,
+        seed=0,
+        hyperparameters={**train.hyperparameters, "n_critic": 1},
+        gen_iters=1 + PROBE_ITERS,
+        epochs=None,
+        lr_decay=False,
+    )
+    # A step's cost: the networks, the data, the strategy, whether it penalizes (not its
+    # learning rates or weights).
+    shape = json.dumps(
+        {**probe.as_dict(), "hyperparameters": hparams.penalty_weight is None},
+        sort_keys=True,
+        default=str,
+    )
+    if shape not in step_s:
+        trainer = gans.Trainer(probe, device=plan.device, data=data, progress=False)
+        trainer.train(until=1)
+        start = time.perf_counter()
+        trainer.train(until=1 + PROBE_ITERS)
+        step_s[shape] = (time.perf_counter() - start) / PROBE_ITERS / 2
+    batches = gans.batches_per_epoch(len(data.train), train.batch_size)
+    gen_iters = train.gen_iters or gans.epochs_to_gen_iters(
+        train.epochs, batches, hparams.critic_schedule
+    )
+    return step_s[shape] * (hparams.critic_schedule.critic_steps(gen_iters, batches) + gen_iters)
 
 
 def run_plan(plan: SuitePlan, args: argparse.Namespace) -> int:
@@ -477,7 +496,7 @@ def run_plan(plan: SuitePlan, args: argparse.Namespace) -> int:
     try:
         with locked(suite_dir, SUITE_LOCK, warn):
             _check_same_suite(suite_dir, suite)  # again: another runner may have started since
-            write_json(suite_dir / SUITE_RECORD, {"source": suite.source})
+            write_json(suite_dir / SUITE_RECORD, {"source": suite.source, "digest": suite.digest})
             write_json(suite_dir / ENVIRONMENT_FILE, environment(device, schedule))
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)

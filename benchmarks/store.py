@@ -107,20 +107,24 @@ def locked(suite_dir: Path, name: str, warn: Warn) -> Iterator[None]:
         raise OSError(error.errno, f"cannot lock {path}: {error.strerror}") from None
     try:
         with contextlib.suppress(OSError):  # who holds it is for the messages only
-            holder.write_text(f"pid {os.getpid()} on {socket.gethostname()} since {_now()}")
+            me = {"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
+            write_atomically(holder, lambda tmp: Path(tmp).write_text(json.dumps(me)))
         yield
     finally:
+        with contextlib.suppress(OSError):
+            holder.unlink()  # before the release: a waiter never reads a holder that has gone
         lock.release()
 
 
 def _holder(holder: Path) -> str:
     try:
-        who = holder.read_text().strip()
-    except OSError:
+        who = json.loads(holder.read_text())
+        pid, host, since = who["pid"], who["host"], who["since"]
+    except (OSError, ValueError, KeyError, TypeError):
         return "held by another runner"
     return (
-        f"held by {who}: if that process is gone or stuck, stop it (kill PID on that host); "
-        "the system releases its lock when it exits"
+        f"held by pid {pid} on {host} since {since}: if that process is stuck, stop it (kill "
+        f"{pid} on {host}); the system releases the lock when it exits"
     )
 
 

@@ -108,6 +108,7 @@ class Suite:
     eval: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     sweep: Sweep | None = None
+    digest: str = ""  # a hash of the suite's document: the same suite wherever its file lies
 
     @property
     def source(self) -> str:
@@ -316,6 +317,8 @@ def suite_from_document(name: str, raw: dict[str, Any], path: Path | None = None
     _check_values(raw, where)
     try:
         suite = _parse(name, copy.deepcopy(raw), where, path)
+        digest = json.dumps(raw, sort_keys=True, default=str).encode()
+        suite = dataclasses.replace(suite, digest=hashlib.sha256(digest).hexdigest()[:16])
         for spec in suite.runs():  # builds every TrainConfig ...
             _ = spec.resolved  # ... and every strategy, which validates its overrides
     except SuiteError:
@@ -435,6 +438,7 @@ def _parse(name: str, raw: dict[str, Any], where: str, path: Path | None) -> Sui
 
 def _sweep(raw: Any, strategies: list[str], where: str) -> Sweep:
     _only(raw, _SWEEP_KEYS, where)
+    # (the seed's upper bound is _check_values's int64)
     for key, low, high in (("samples", 1, SWEEP_MAX_SAMPLES), ("seed", 0, INT64[1])):
         if not (_is_int(raw.get(key)) and low <= raw[key] <= high):
             raise SuiteError(

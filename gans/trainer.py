@@ -89,7 +89,8 @@ def critic_objective(loss_piece, critic, real, fake, joint: bool, penalize=None)
 
 
 class ForeignCheckpoint(ValueError):
-    """A checkpoint that is not this run's: another configuration, or another format."""
+    """A checkpoint this trainer cannot resume: another run's (configuration), or another
+    version's (format)."""
 
 
 CHECKPOINT_FORMAT = 3  # 3: records the speedups, whose optimizer states differ in layout
@@ -651,7 +652,7 @@ class Trainer:
         if state.get("format") != CHECKPOINT_FORMAT:
             raise ForeignCheckpoint(
                 f"checkpoint format {state.get('format')!r} is not {CHECKPOINT_FORMAT}: it was "
-                "written by another version of gans; start the run again (--fresh)"
+                "written by another version of gans; start the run again"
             )
         if state.get("config") != self.config.as_dict():
             raise ForeignCheckpoint(

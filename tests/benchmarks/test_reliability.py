@@ -225,7 +225,7 @@ def test_a_checkpoint_of_another_run_is_set_aside_and_the_run_trained_again(
     shutil.copy(other / "state.pt", run_dir / "state.pt")  # valid, but the gan run's
     assert run("--suite", suite, "--out", out) == 0
     assert (
-        f"{run_dir / 'state.pt'} is not this run's (checkpoint was written by a run with a "
+        f"{run_dir / 'state.pt'} cannot be resumed (checkpoint was written by a run with a "
         "different configuration); moved aside as state.pt.corrupt; the run starts again from "
         "the beginning\n"
     ) in capsys.readouterr().err
@@ -316,11 +316,11 @@ def test_a_runner_waiting_for_a_lock_holds_none_that_comes_later(tmp_path):
     )
     command = ["-m", "benchmarks.run", "--suite", suite, "--out", out, "--stack", "2"]
     command += ["--workers", "1", "--no-report"]
+    assert holder.stdout.readline() == "holding\n"
     runner = subprocess.Popen(
         [sys.executable, *map(str, command)], stderr=subprocess.PIPE, text=True
     )
     try:
-        assert holder.stdout.readline() == "holding\n"
         while f"{first}: waiting for" not in (line := runner.stderr.readline()):
             assert line, "the runner ended without waiting"
         filelock.FileLock(out / "tiny" / ".locks" / f"{second}.lock").acquire(0).lock.release()
@@ -354,11 +354,16 @@ def test_a_suite_of_the_same_name_from_another_file_is_refused(finished, tmp_pat
     assert run("--suite", other, "--out", out) == 2
     assert one_error_line(capsys) == (
         f"error: --out: {out.resolve() / 'tiny'} holds the runs of suite file {suite.resolve()}, "
-        f"not of suite file {other.resolve()}; give another --out (if it is the same suite "
-        f"moved, delete {out.resolve() / 'tiny' / 'suite.json'})\n"
+        f"not of suite file {other.resolve()} (whose contents differ); give another --out (if "
+        f"it is that suite moved and edited, delete {out.resolve() / 'tiny' / 'suite.json'})\n"
     )
     assert_same_tables(out / "tiny", expected)  # the first suite's tables are untouched
     assert run("--suite", suite, "--out", out) == 0  # the same file is welcome
+    moved = tmp_path / "moved" / "tiny.toml"  # and so is the same suite from another place
+    moved.parent.mkdir()
+    shutil.copy(suite, moved)
+    assert run("--suite", moved, "--out", out) == 0
+    assert_same_tables(out / "tiny", expected)
 
 
 def test_a_locks_directory_that_is_a_file_is_one_line(finished, tmp_path, capsys):

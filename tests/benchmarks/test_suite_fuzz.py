@@ -108,7 +108,8 @@ def suites(draw):
     return document
 
 
-def check(text: str | bytes) -> None:
+def check(text: str | bytes) -> str:
+    """Run the runner on ``text``; returns its stderr."""
     with tempfile.TemporaryDirectory() as tmp:
         path, out = Path(tmp) / "fuzzed.toml", Path(tmp) / "out"
         path.write_bytes(text if isinstance(text, bytes) else text.encode())
@@ -121,6 +122,7 @@ def check(text: str | bytes) -> None:
         if code == 2:
             assert err.startswith("error: ") and err.count("\n") == 1, err
             assert not out.exists()
+        return err
 
 
 FUZZ = settings(
@@ -156,4 +158,6 @@ def test_random_bytes_inside_a_valid_document(document, junk, where):
 def test_nesting_of_any_depth(depth, opening, key):
     closing = "]" if opening == "[" else "}"
     value = opening * depth + ("1" if opening != "[" else "") + closing * depth
-    check(f'{key} = {value}\n[datasets.8gaussians]\narch = "mlp"\ngen_iters = 1\n')
+    err = check(f'{key} = {value}\n[datasets.8gaussians]\narch = "mlp"\ngen_iters = 1\n')
+    if depth >= 16:  # with its key, the value is nested deeper than 16: refused for that first
+        assert "nests deeper than 16 levels" in err, err

@@ -133,8 +133,9 @@ def test_workers_end_when_their_runner_is_killed_outright(tmp_path, long_suite):
     assert_all_end(workers, within=5 + 2 * PARENT_POLL_S)
 
 
-# Kills its own worker process (SIGKILL, as the out-of-memory killer does) in the first run that
-# claims the marker file; the runner's own process (its check of the strategy) is spared.
+# Kills its own worker process (SIGKILL, as the out-of-memory killer does, or SIGTERM, as a job
+# manager or a user's kill does) in the first run that claims the marker file; the runner's own
+# process (its check of the strategy) is spared.
 KILLER_PLUGIN = """
 import multiprocessing
 import os
@@ -155,7 +156,7 @@ class KillerLoss(gans.JSLoss):
             except FileNotFoundError:
                 pass
             else:
-                os.kill(os.getpid(), signal.SIGKILL)
+                os.kill(os.getpid(), signal.{signal})
         return super().generator_loss(fake_scores)
 
 
@@ -170,11 +171,29 @@ gans.register_strategy("killer", Killer, provider=__file__)
 """
 
 
-def test_a_worker_that_dies_fails_only_its_own_run(tmp_path):
+def killer(tmp_path: Path, sig: str) -> Path:
     marker = tmp_path / "kill-one-worker"
     marker.touch()
     plugin = tmp_path / "killer_plugin.py"
-    plugin.write_text(KILLER_PLUGIN.format(marker=str(marker)))
+    plugin.write_text(KILLER_PLUGIN.format(marker=str(marker), signal=sig))
+    return plugin
+
+
+def test_a_worker_stopped_by_sigterm_has_its_run_resumed_by_another(tmp_path):
+    plugin = killer(tmp_path, "SIGTERM")
+    suite = tiny_suite(tmp_path / "suite", strategies=("gan", "killer"), seeds=(0, 1, 2))
+    runner = start(suite, tmp_path / "out", "--plugin", plugin, "--workers", "2")
+    _, err = runner.communicate(timeout=600)
+    assert runner.returncode == 0, err[-3000:]
+    runs = pd.read_parquet(tmp_path / "out" / "tiny" / "runs.parquet")
+    assert list(runs["status"]) == ["done"] * 6
+    logs = [p.read_text() for p in (tmp_path / "out" / "tiny").glob("*/run.log")]
+    # The stopped run was given to a worker again (before its first checkpoint: from the start).
+    assert sorted(log.count("started on") for log in logs) == [1, 1, 1, 1, 1, 2]
+
+
+def test_a_worker_that_dies_fails_only_its_own_run(tmp_path):
+    plugin = killer(tmp_path, "SIGKILL")
     suite = tiny_suite(tmp_path / "suite", strategies=("gan", "killer"), seeds=(0, 1, 2))
     out = tmp_path / "out"
     args = ["--plugin", plugin, "--workers", "2"]
