@@ -3,9 +3,9 @@
 A ``Claim`` is data plus a measure: its statement and source, the suites it needs (an
 ``Experiment`` at a ``cpu`` and a ``paper`` size), a measure that turns the suites' tables into
 per-seed values of the two groups the claim compares, and the decision ``Rule`` fixed before any
-result is seen. ``decide`` turns those values into a ``Verdict``: ``supported``, ``contradicted``
-or ``inconclusive``, with the effect, its 95% bootstrap interval, the p-value before and after the
-Holm correction across the claims of one report, and n.
+result is seen, its alpha included. ``measure_claim`` turns those values into a ``Verdict`` from
+the claim's own data alone: the effect, its interval, an exact (or permutation) p-value, and one
+of the OUTCOMES.
 
 Claims register like strategies: kebab-case ids, duplicates refused, and plugin packages add
 theirs through the entry-point group ``gans.claims`` (or a ``--plugin`` file calling
@@ -22,22 +22,37 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 
 import gans
-from benchmarks.bootstrap import bootstrap_ci
 from benchmarks.report_figures import Drawing, styled
 from benchmarks.suites import SuiteError, suite_from_document
 
 SIZES = ("cpu", "paper")
-ALPHA = 0.05
+# Error control per claim, fixed before any run: the claims of one family share FAMILY_ALPHA
+# (weighted Bonferroni: the alphas written in the claims sum to at most it), so a claim's verdict
+# depends on its own data only, whichever other claims run with it. The built-in claims are one
+# family of ten, with equal weights; a plugin's claims are a family of their own (docs/claims.md).
+FAMILY_ALPHA = 0.05
+BUILTIN_ALPHA = FAMILY_ALPHA / 10
 MANN_WHITNEY, WELCH = "mann-whitney", "welch-t"
 TESTS = {
-    MANN_WHITNEY: "two-sided Mann-Whitney U test; effect: rank-biserial correlation "
-    "P(claimed higher > lower) - P(lower > claimed higher), from -1 to +1",
-    WELCH: "two-sided Welch t test; effect: difference of the groups' means",
+    MANN_WHITNEY: "two-sided Mann-Whitney U test, exact (a permutation test of the rank-biserial "
+    "correlation when values tie); effect: the rank-biserial correlation P(claimed higher > "
+    "lower) - P(lower > claimed higher), from -1 to +1, with Newcombe's (2006, method 5) interval",
+    WELCH: "two-sided Welch t test; effect: the difference of the groups' means, with Welch's "
+    "interval",
 }
-SUPPORTED, CONTRADICTED, INCONCLUSIVE, ERROR = "supported", "contradicted", "inconclusive", "error"
+SUPPORTED, CONTRADICTED = "supported", "contradicted"
+NO_EFFECT = "no effect as large as claimed"
+UNDETERMINED = "undetermined"
+NOT_TESTABLE = "not testable at this budget"
+ERROR = "error"  # the measure failed: not an outcome of the data
+OUTCOMES = (SUPPORTED, CONTRADICTED, NO_EFFECT, UNDETERMINED, NOT_TESTABLE)
+# Ties make the exact Mann-Whitney distribution a permutation one: enumerated up to this many
+# splits of the values into the two groups (15 vs 15 has 155 million), else drawn at random.
+EXACT_PERMUTATIONS = 200_000
+RANDOM_PERMUTATIONS = 100_000  # p's Monte Carlo standard error <= 0.0016 (at p = 0.5)
 ENTRY_POINT_GROUP = "gans.claims"
 
 # The tables of one experiment's suite, as benchmarks.report.load_tables reads them.
@@ -64,19 +79,28 @@ class Experiment:
 
 @dataclass(frozen=True)
 class Rule:
-    """The decision rule, fixed before the run: the test, its alpha (Holm-corrected across the
-    claims of one report), and the smallest effect that counts, in the effect's units."""
+    """The decision rule, fixed before the run: the test, the smallest effect that matters (in
+    the effect's units), and the claim's alpha, its share of its family's FAMILY_ALPHA."""
 
     test: str
     smallest_effect: float
-    alpha: float = ALPHA
+    alpha: float = FAMILY_ALPHA  # a plugin's only claim; a family of several shares it out
+
+    @property
+    def confidence(self) -> float:
+        """The level of the effect's interval: 1 - 2 alpha, so that its lower bound clearing the
+        smallest effect is a one-sided test at alpha (and lying inside it, two: an equivalence
+        test, TOST)."""
+        return 1 - 2 * self.alpha
 
     def text(self) -> str:
+        d, a, c = self.smallest_effect, self.alpha, self.confidence
         return (
-            f"{TESTS[self.test]}. Supported when the Holm-corrected p < {self.alpha:g} and the "
-            f"effect is at least {self.smallest_effect:g} in the claimed direction; contradicted "
-            f"when p < {self.alpha:g} and the effect is at least {self.smallest_effect:g} the "
-            "other way; inconclusive otherwise."
+            f"{TESTS[self.test]}. Alpha {a:g}; the effect's interval at {c:.1%}. Supported when "
+            f"p < {a:g} and the interval lies at or above {d:g}; contradicted when p < {a:g} and "
+            f"it lies at or below -{d:g}; no effect as large as claimed when it lies within "
+            f"(-{d:g}, {d:g}); undetermined otherwise; not testable when the measure has nothing "
+            "to compare at this budget."
         )
 
 
@@ -96,6 +120,11 @@ class Groups:
 
 
 Measure = Callable[[dict[str, Tables], str], Groups]
+
+
+class NotTestable(Exception):
+    """Raised by a measure that has nothing to compare at this budget (e.g. no run reached a
+    time-to-quality threshold); its message says why. The outcome is NOT_TESTABLE."""
 
 
 def box_figure(name: str, title: str, caption: str, frame: pd.DataFrame, x: str, y: str, hue=None):
@@ -228,17 +257,17 @@ CLAIMS.add_lazy_loader(lambda: gans.register_entry_points(ENTRY_POINT_GROUP, _re
 
 @dataclass
 class Verdict:
-    """The outcome of one claim at one size. ``p_holm`` is filled by ``correct``."""
+    """The outcome of one claim at one size, from its own data only."""
 
     claim: Claim
     size: str
-    verdict: str
+    verdict: str  # one of OUTCOMES, or ERROR
     reason: str = ""
     groups: Groups | None = None
     effect: float = math.nan
-    ci: tuple[float, float] = (math.nan, math.nan)
+    ci: tuple[float, float] = (math.nan, math.nan)  # at claim.rule.confidence
     p: float = math.nan
-    p_holm: float = math.nan
+    p_method: str = ""  # how p was computed: exact, exact permutation, random permutation, t
     failed_runs: list[str] = field(default_factory=list)
 
     @property
@@ -263,74 +292,113 @@ def mean_difference(higher, lower, axis=-1):
 
 
 def measure_claim(claim: Claim, tables: dict[str, Tables], size: str) -> Verdict:
-    """Run the claim's measure and test: a measure that raises gives the verdict ``error`` with
-    its message; the p-value is corrected later, across the report's claims (``correct``)."""
+    """Run the claim's measure, test and decide. A measure that raises gives ``error`` with its
+    message (``NotTestable``: the outcome NOT_TESTABLE with its reason)."""
     try:
         groups = claim.measure(tables, size)
         if not isinstance(groups, Groups):
             raise TypeError(f"measure must return a Groups, got {type(groups).__name__}")
         higher = np.asarray(groups.higher, dtype=float)
         lower = np.asarray(groups.lower, dtype=float)
+    except NotTestable as reason:
+        return Verdict(claim, size, NOT_TESTABLE, str(reason))
     except Exception as error:
         return Verdict(claim, size, ERROR, f"the measure failed: {type(error).__name__}: {error}")
     groups = dataclasses.replace(groups, higher=higher, lower=lower)
-    verdict = Verdict(claim, size, INCONCLUSIVE, groups=groups)
-    problem = _unusable(higher, lower, claim.rule.test)
-    if problem:
+    return decide(claim, size, groups)
+
+
+def decide(claim: Claim, size: str, groups: Groups) -> Verdict:
+    """The verdict of ``groups`` under ``claim.rule``: test, effect, interval, outcome."""
+    rule, higher, lower = claim.rule, groups.higher, groups.lower
+    verdict = Verdict(claim, size, NOT_TESTABLE, groups=groups)
+    if problem := _untestable(higher, lower, rule.test):
         verdict.reason = problem
         return verdict
-    if claim.rule.test == MANN_WHITNEY:
-        verdict.p = float(stats.mannwhitneyu(higher, lower, alternative="two-sided").pvalue)
-        statistic = rank_biserial
+    verdict.p, verdict.p_method = p_value(higher, lower, rule.test)
+    if rule.test == MANN_WHITNEY:
+        verdict.effect = float(rank_biserial(higher, lower))
+        verdict.ci = rank_biserial_interval(
+            verdict.effect, len(higher), len(lower), rule.confidence
+        )
     else:
-        verdict.p = float(stats.ttest_ind(higher, lower, equal_var=False).pvalue)
-        statistic = mean_difference
-    verdict.effect = float(statistic(higher, lower))
-    verdict.ci = bootstrap_ci((higher, lower), statistic)
+        welch = stats.ttest_ind(higher, lower, equal_var=False)
+        verdict.effect = float(mean_difference(higher, lower))
+        low, high = welch.confidence_interval(rule.confidence)
+        verdict.ci = float(low), float(high)
+    verdict.verdict, verdict.reason = _outcome(verdict.ci, verdict.p, rule)
     return verdict
 
 
-def _unusable(higher: np.ndarray, lower: np.ndarray, test: str) -> str:
+def p_value(higher: np.ndarray, lower: np.ndarray, test: str) -> tuple[float, str]:
+    """The two-sided p of ``test`` and how it was computed. Mann-Whitney: exact without ties
+    (scipy's exact distribution of U); with ties, a permutation test of the rank-biserial
+    correlation, enumerating every split up to EXACT_PERMUTATIONS, else RANDOM_PERMUTATIONS
+    drawn with a fixed seed."""
+    if test == WELCH:
+        return float(stats.ttest_ind(higher, lower, equal_var=False).pvalue), "Welch's t"
+    values = np.concatenate([higher, lower])
+    if len(np.unique(values)) == len(values):
+        return float(stats.mannwhitneyu(higher, lower, method="exact").pvalue), "exact"
+    splits = math.comb(len(values), len(higher))
+    exact = splits <= EXACT_PERMUTATIONS
+    result = stats.permutation_test(
+        (higher, lower),
+        rank_biserial,
+        permutation_type="independent",
+        vectorized=True,
+        n_resamples=np.inf if exact else RANDOM_PERMUTATIONS,
+        rng=np.random.default_rng(0),
+    )
+    how = "exact permutation (ties)" if exact else f"{RANDOM_PERMUTATIONS:,} permutations (ties)"
+    return float(result.pvalue), how
+
+
+def rank_biserial_interval(effect: float, m: int, n: int, confidence: float) -> tuple[float, float]:
+    """The interval of a rank-biserial correlation ``effect`` of ``m`` vs ``n`` values: Newcombe's
+    (2006, Stat. Med. 25:559, method 5) score interval for theta = (effect + 1) / 2 = P(X > Y) +
+    P(X = Y) / 2, mapped back. It stays inside [-1, 1] and is not degenerate at complete
+    separation (where a bootstrap interval is [1, 1])."""
+    theta, z = (effect + 1) / 2, stats.norm.ppf((1 + confidence) / 2)
+    pairs = (m + n) / 2 - 1  # Newcombe's N* - 1: the Hanley-McNeil variance made symmetric
+
+    def outside(t: float) -> float:  # > 0 where t lies outside the interval
+        variance = t * (1 - t) * (1 + pairs * (1 - t) / (2 - t) + pairs * t / (1 + t)) / (m * n)
+        return (theta - t) ** 2 - z * z * variance
+
+    # The bounds are the roots of ``outside`` on either side of theta (theta itself is one when
+    # it is 0 or 1, so each search starts a hair inside).
+    low = optimize.brentq(outside, 0.0, theta * (1 - 1e-12)) if theta > 0 else 0.0
+    high = optimize.brentq(outside, theta + (1 - theta) * 1e-12, 1.0) if theta < 1 else 1.0
+    return 2 * low - 1, 2 * high - 1
+
+
+def _untestable(higher: np.ndarray, lower: np.ndarray, test: str) -> str:
     if min(len(higher), len(lower)) < 2:
-        return f"too few values to test: {len(higher)} vs {len(lower)}"
+        return f"too few values to compare: {len(higher)} vs {len(lower)}"
     if np.isnan(higher).any() or np.isnan(lower).any():
         return "the measure returned NaN values"
-    if test == WELCH and not (np.isfinite(higher).all() and np.isfinite(lower).all()):
+    values = np.concatenate([higher, lower])
+    if (values == values[0]).all():
+        return f"every value of both groups is {values[0]:g}: nothing to compare"
+    if test == WELCH and not np.isfinite(values).all():
         return "Welch's t test needs finite values (a Mann-Whitney rule ranks diverged runs)"
     if test == WELCH and np.ptp(higher) == 0 and np.ptp(lower) == 0:
         return "no spread in either group: Welch's t test is undefined"
     return ""
 
 
-def holm(p_values: list[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (NaN entries, untested claims, are left out)."""
-    tested = [i for i, p in enumerate(p_values) if not math.isnan(p)]
-    adjusted = [math.nan] * len(p_values)
-    running = 0.0
-    for rank, i in enumerate(sorted(tested, key=lambda i: p_values[i])):
-        running = max(running, min(1.0, (len(tested) - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
-
-
-def correct(verdicts: list[Verdict]) -> None:
-    """Holm-correct the p-values across ``verdicts`` and decide each tested claim."""
-    for verdict, p_holm in zip(verdicts, holm([v.p for v in verdicts]), strict=True):
-        verdict.p_holm = p_holm
-        if math.isnan(p_holm):
-            continue
-        rule = verdict.claim.rule
-        verdict.verdict, verdict.reason = _decide(verdict.effect, p_holm, rule)
-
-
-def _decide(effect: float, p_holm: float, rule: Rule) -> tuple[str, str]:
-    if p_holm >= rule.alpha:
-        return INCONCLUSIVE, f"p = {p_holm:.2g} after the Holm correction, not below {rule.alpha:g}"
-    if effect >= rule.smallest_effect:
+def _outcome(ci: tuple[float, float], p: float, rule: Rule) -> tuple[str, str]:
+    low, high = ci
+    d, a, c = rule.smallest_effect, rule.alpha, f"{rule.confidence:.1%}"
+    if p < a and low >= d:
         return SUPPORTED, ""
-    if effect <= -rule.smallest_effect:
-        return CONTRADICTED, "the effect is significant and opposite to the claim"
-    return INCONCLUSIVE, (
-        f"significant, but the effect ({effect:.2g}) is smaller than the smallest that counts "
-        f"({rule.smallest_effect:g})"
-    )
+    if p < a and high <= -d:
+        return CONTRADICTED, f"p < {a:g} and the {c} interval lies at or below -{d:g}"
+    if -d < low and high < d:
+        return NO_EFFECT, f"the {c} interval lies within (-{d:g}, {d:g})"
+    if p >= a:
+        why = f"p = {p:.2g} is not below {a:g}"
+    else:
+        why = f"p < {a:g}, but the {c} interval [{low:.2g}, {high:.2g}] reaches inside ±{d:g}"
+    return UNDETERMINED, f"{why}; more seeds would narrow the interval"

@@ -4,9 +4,10 @@
 
 Each claim's experiments run through the suite runner (results/claims/<size>/<experiment>/, so
 they resume and skip like any suite; claims that share an experiment share its runs); then each
-claim's measure reads the tables, its decision rule gives the verdict, the p-values are
-Holm-corrected across the claims of the report, and the report is written to reports/claims/
-(reports/claims-paper/ at paper size): a verdict table, then a section per claim.
+claim's measure reads the tables and its decision rule, alpha included, gives the verdict from
+the claim's own data alone (benchmarks/claim.py), and the report is written to reports/claims/
+(reports/claims-paper/ at paper size; with --only, reports/claims-<ids>/): a verdict table, then
+a section per claim.
 
 Exit status: 0 when every claim has a verdict, 1 when a run failed or a claim's measure raised
 (the other claims still get theirs), 2 for bad input (nothing was started).
@@ -25,17 +26,18 @@ import pandas as pd
 
 import gans
 from benchmarks import claims_builtin, claims_training  # noqa: F401  (register the built-ins)
-from benchmarks.bootstrap import CONFIDENCE
 from benchmarks.claim import (
+    BUILTIN_ALPHA,
     CLAIMS,
     ERROR,
+    EXACT_PERMUTATIONS,
+    FAMILY_ALPHA,
     SIZES,
     SUPPORTED,
     Claim,
     ClaimError,
     Verdict,
     box_figure,
-    correct,
     measure_claim,
 )
 from benchmarks.provenance import (
@@ -98,6 +100,13 @@ def select(only: str | None) -> list[Claim]:
     return [CLAIMS.get(name) for name in dict.fromkeys(chosen)]
 
 
+def default_reports(claims: list[Claim], only: str | None, size: str) -> Path:
+    """reports/claims (-paper at paper size) for every claim; with --only, a directory named by
+    the selected claims, so that a selection never replaces the full report."""
+    name = "claims" if only is None else "claims-" + "+".join(c.id for c in claims)
+    return Path("reports") / (name if size == "cpu" else f"{name}-paper")
+
+
 def experiments_of(claims: list[Claim], size: str) -> dict[str, dict]:
     """Each experiment's suite document once; two claims that give one name two documents are
     bad input."""
@@ -136,9 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         documents = experiments_of(claims, args.size)
         suites = {name: suite_from_document(name, doc) for name, doc in documents.items()}
         results = args.out / args.size
-        reports = args.reports or Path("reports") / (
-            "claims" if args.size == "cpu" else "claims-paper"
-        )
+        reports = args.reports or default_reports(claims, args.only, args.size)
         check_writable(results, "--out")
         check_writable(reports, "--reports")
         run_args = argparse.Namespace(
@@ -161,14 +168,15 @@ def main(argv: list[str] | None = None) -> int:
         began = time.perf_counter()
         status = run_plan(plan, run_args)
         print(f"experiment {name}: {time.perf_counter() - began:.0f} s of wall-clock", flush=True)
-        failed_runs |= status != 0
+        if status == 2:
+            return 2  # another suite's results in its directory (run_plan's check under lock)
+        failed_runs |= status == 1
     try:
         tables = {name: load_tables((results / name).resolve()) for name in suites}
     except ReportError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     verdicts = [measure_claim(claim, tables, args.size) for claim in claims]
-    correct(verdicts)
     for verdict in verdicts:
         verdict.failed_runs = _failed_runs(verdict.claim, tables)
     costs = {c.id: _cost(c, tables) for c in claims}
@@ -193,13 +201,20 @@ def _check_duration(plans: dict[str, SuitePlan], args: argparse.Namespace) -> No
     """Say how long the runs still to train will take here; beyond LONG_S, only with
     --accept-hours. Raises: InputError."""
     print("timing a few steps of each network to estimate the duration", flush=True)
-    estimates = [training_estimate(plan) for plan in plans.values()]
-    seconds, runs = sum(s for s, _ in estimates), sum(n for _, n in estimates)
+    retrain = args.fresh or args.fresh_if_code_changed  # finished runs may train again
+    estimates = [training_estimate(plan, retrain) for plan in plans.values()]
+    seconds, runs = sum(e[0] for e in estimates), sum(e[1] for e in estimates)
+    untimed = [reason for e in estimates for reason in e[2]]
     device = next(iter(plans.values())).device
     about = (
         f"about {seconds / 3600:.1f} hours of training on {device} for {runs} runs still to "
         f"train (their critic and generator steps, each timed here; evaluation comes on top)"
     )
+    if untimed and not args.accept_hours:
+        raise InputError(
+            f"{len(untimed)} runs could not be timed ({untimed[0]}): give --accept-hours to "
+            "start anyway"
+        )
     if seconds > LONG_S and not args.accept_hours:
         smaller = "; or --size cpu" if args.size != "cpu" else ""
         raise InputError(f"--size {args.size}: {about}: give --accept-hours to start{smaller}")
@@ -232,22 +247,20 @@ def _cost(claim: Claim, tables) -> float:
 
 
 def _effect(v: Verdict) -> str:
+    """The effect and its interval; never an effect where nothing was tested."""
     if v.groups is None or v.effect != v.effect:  # NaN: not tested
         return v.reason or "not tested"
     low, high = v.ci
-    interval = f" [{fmt(low)}, {fmt(high)}]" if low == low else ""
-    return f"effect {fmt(v.effect)}{interval}"
+    return f"effect {fmt(v.effect)} [{fmt(low)}, {fmt(high)}] ({v.claim.rule.confidence:.1%})"
 
 
 def _p(v: Verdict) -> str:
-    if v.p != v.p:
-        return "—"
-    return f"{v.p:.2g}, Holm {v.p_holm:.2g}"
+    return "—" if v.p != v.p else f"{v.p:.2g} ({v.p_method})"
 
 
 def verdict_table(verdicts: list[Verdict], costs: dict[str, float]) -> Table:
     table = Table(
-        ["claim", "source", "verdict", f"effect [{CONFIDENCE:.0%} CI]", "p (Holm)", "n"]
+        ["claim", "source", "outcome", "alpha", "effect [interval]", "p", "n"]
         + ["budget", "cost (CPU-s)"]
     )
     for v in verdicts:
@@ -255,6 +268,7 @@ def verdict_table(verdicts: list[Verdict], costs: dict[str, float]) -> Table:
             v.claim.id,
             v.claim.source,
             v.verdict,
+            f"{v.claim.rule.alpha:g}",
             _effect(v),
             _p(v),
             v.n,
@@ -294,9 +308,8 @@ def _outcome(v: Verdict) -> str:
         f"{g.value}: {g.higher_label} (claimed higher, n = {len(g.higher)}) against "
         f"{g.lower_label} (n = {len(g.lower)}); {_effect(v)}; p {_p(v)}."
     )
-    if v.verdict == SUPPORTED:
-        return f"{text} Supported at {v.claim.budget(v.size)}."
-    return f"{text} Not supported at {v.claim.budget(v.size)}: {v.reason}."
+    outcome = f"{v.verdict[0].upper()}{v.verdict[1:]} at {v.claim.budget(v.size)}"
+    return f"{text} {outcome}." if v.verdict == SUPPORTED else f"{text} {outcome}: {v.reason}."
 
 
 def _default_figure(v: Verdict) -> Drawing:
@@ -347,13 +360,24 @@ def write_claims_report(verdicts, tables, costs, out: Path, size: str, results: 
 
 METHOD = (
     "Each claim names two groups and says which is higher on a per-seed value; its test, alpha "
-    "and smallest effect that counts were written in the claim before any run. The p-values are "
-    "two-sided and Holm-corrected across the claims of this report. Effects: the rank-biserial "
-    "correlation for Mann-Whitney rules (+1: every value of the claimed-higher group above every "
-    "value of the other), the difference of means for Welch rules; the interval is a "
-    f"{CONFIDENCE:.0%} percentile bootstrap over seeds. Diverged runs are data: each claim says "
-    "how it counts them (usually as the worst value); failed runs (errors) are listed and left "
-    "out. A verdict holds for the budget it was measured at, nothing more."
+    "and smallest effect that matters were written in the claim before any run. Error control is "
+    f"per claim: the built-in claims are one family sharing alpha {FAMILY_ALPHA:g} in equal "
+    f"parts ({BUILTIN_ALPHA:g} each, Bonferroni), a plugin's claims a family of their own, so a "
+    "claim's outcome depends on its own data only, whichever other claims ran. The p-values are "
+    "two-sided: Mann-Whitney's exact distribution, or with ties a permutation test of the "
+    "rank-biserial correlation (every split of the values enumerated when there are at most "
+    f"{EXACT_PERMUTATIONS:,}); Welch's t otherwise. Effects: the rank-biserial correlation for "
+    "Mann-Whitney rules (+1: every value of the claimed-higher group above every value of the "
+    "other), with Newcombe's score interval, which stays informative at complete separation; the "
+    "difference of means with Welch's interval for Welch rules. Intervals are at 1 - 2 alpha, "
+    "so that one clearing the smallest effect is a one-sided test at alpha. Outcomes: supported "
+    "(p < alpha and the interval at or above the smallest effect), contradicted (p < alpha and "
+    "the interval at or below minus it), no effect as large as claimed (the interval within plus "
+    "or minus it: an equivalence result), undetermined (none of these: more seeds would narrow "
+    "the interval), not testable at this budget (nothing to compare, e.g. every run censored; "
+    "never shown as an effect). Diverged runs are data: each claim says how it counts them "
+    "(usually as the worst value); failed runs (errors) are listed and left out. A verdict holds "
+    "for the budget it was measured at, nothing more."
 )
 
 

@@ -16,6 +16,7 @@ from scipy import stats
 
 import gans
 from benchmarks.claim import (
+    BUILTIN_ALPHA,
     MANN_WHITNEY,
     Claim,
     Experiment,
@@ -173,7 +174,7 @@ _builtin(
         repeated_by="WGAN tutorials on the 8-Gaussians toy problem ('no mode collapse')",
         experiments=(TOY,),
         measure=_modes,
-        rule=Rule(MANN_WHITNEY, smallest_effect=0.5),
+        rule=Rule(MANN_WHITNEY, smallest_effect=0.5, alpha=BUILTIN_ALPHA),
         could_change="A longer budget might let the GAN reach the modes it misses early, or "
         "collapse further; other learning rates change the GAN's behaviour most.",
     )
@@ -235,7 +236,7 @@ _builtin(
         repeated_by="WGAN write-ups: 'use RMSProp, not Adam, with weight clipping'",
         experiments=(TOY, TOY_WGAN_ADAM),
         measure=_adam,
-        rule=Rule(MANN_WHITNEY, smallest_effect=0.5),
+        rule=Rule(MANN_WHITNEY, smallest_effect=0.5, alpha=BUILTIN_ALPHA),
         datasets=("8gaussians",),
         could_change="The paper saw the instability on images with larger networks; toy data "
         "and a short budget may not reach it.",
@@ -317,7 +318,7 @@ _builtin(
         "generated images'",
         experiments=(TOY, MNIST),
         measure=_tracking,
-        rule=Rule(MANN_WHITNEY, smallest_effect=0.5),
+        rule=Rule(MANN_WHITNEY, smallest_effect=0.5, alpha=BUILTIN_ALPHA),
         datasets=("8gaussians", "mnist-5k"),
         could_change="Early in training every loss moves with quality; a longer budget, where "
         "the GAN's discriminator saturates, is where the paper saw the difference.",
@@ -467,7 +468,7 @@ _builtin(
         repeated_by="WGAN-GP summaries: 'clipping leads to exploding or vanishing gradients'",
         experiments=tuple(DEEP_CRITIC.values()),
         measure=_gradient_slopes,
-        rule=Rule(MANN_WHITNEY, smallest_effect=0.5),
+        rule=Rule(MANN_WHITNEY, smallest_effect=0.5, alpha=BUILTIN_ALPHA),
         could_change="The profile is taken after 1,000 generator iterations at width 64; the "
         "paper does not say when it measured, and a wider critic changes the scale per layer.",
     )
@@ -556,7 +557,7 @@ _builtin(
         repeated_by="WGAN-GP summaries: 'clipping biases the critic towards simple functions'",
         experiments=tuple(CRITIC_ONLY.values()),
         measure=_critic_fit,
-        rule=Rule(MANN_WHITNEY, smallest_effect=0.5),
+        rule=Rule(MANN_WHITNEY, smallest_effect=0.5, alpha=BUILTIN_ALPHA),
         could_change="The Lipschitz constant is estimated from gradients at the points looked "
         "at (a lower bound); 2,500 critic steps may be short of optimality for either critic.",
     )

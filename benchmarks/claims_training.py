@@ -15,7 +15,15 @@ from scipy import stats
 import gans
 from benchmarks import report_answer as answers
 from benchmarks import report_stats as rs
-from benchmarks.claim import MANN_WHITNEY, Claim, Experiment, Groups, Rule, box_figure
+from benchmarks.claim import (
+    BUILTIN_ALPHA,
+    MANN_WHITNEY,
+    Claim,
+    Experiment,
+    Groups,
+    Rule,
+    box_figure,
+)
 from benchmarks.claims_builtin import (
     ALL,
     MNIST,
@@ -110,7 +118,7 @@ _builtin(
         repeated_by="WGAN-GP write-ups: 'converges faster and to better samples than WGAN'",
         experiments=(TOY, MNIST),
         measure=_gp_against_clipping,
-        rule=Rule(MANN_WHITNEY, smallest_effect=0.5),
+        rule=Rule(MANN_WHITNEY, smallest_effect=0.5, alpha=BUILTIN_ALPHA),
         datasets=("8gaussians", "25gaussians", "mnist-5k"),
         could_change="Both losses are far from converged at this budget; the paper's gap is "
         "about where each converges, over 200,000 iterations.",
@@ -215,7 +223,7 @@ _builtin(
         repeated_by="WGAN-GP summaries: 'slower in wall-clock time than DCGAN'",
         experiments=(MNIST,),
         measure=_wall_clock,
-        rule=Rule(MANN_WHITNEY, smallest_effect=0.5),
+        rule=Rule(MANN_WHITNEY, smallest_effect=0.5, alpha=BUILTIN_ALPHA),
         datasets=("mnist-5k",),
         could_change="A threshold nearer real data (which these short runs rarely reach) or a "
         "GPU, where the critic steps cost relatively less, could change the order.",
@@ -283,7 +291,7 @@ _builtin(
         repeated_by="WGAN-GP implementations: 'use layer norm, not batch norm, in the critic'",
         experiments=(MNIST, *GP_NORMS.values()),
         measure=_critic_norms,
-        rule=Rule(MANN_WHITNEY, smallest_effect=0.5),
+        rule=Rule(MANN_WHITNEY, smallest_effect=0.5, alpha=BUILTIN_ALPHA),
         datasets=("mnist-5k",),
         could_change="The paper states it as a design rule, not a measured gap; batch norm may "
         "help early (it speeds up optimization) and hurt only later.",
@@ -412,7 +420,7 @@ _builtin(
         repeated_by="WGAN tutorials: 'no need to balance generator and discriminator carefully'",
         experiments=(SWEEP,),
         measure=_robustness,
-        rule=Rule(MANN_WHITNEY, smallest_effect=0.25),
+        rule=Rule(MANN_WHITNEY, smallest_effect=0.25, alpha=BUILTIN_ALPHA),
         could_change="Settings are sampled around each strategy's own default learning rate; a "
         "longer budget lets slow settings train, and the papers sampled architectures more "
         "widely (nonlinearities, normalization) than this sweep does.",
@@ -532,7 +540,7 @@ _builtin(
         source=f"{WGAN_GP_PAPER}, Sec. 5.6 and Fig. 5",
         experiments=(MNIST, SMALL_DATA),
         measure=_overfitting,
-        rule=Rule(MANN_WHITNEY, smallest_effect=0.5),
+        rule=Rule(MANN_WHITNEY, smallest_effect=0.5, alpha=BUILTIN_ALPHA),
         datasets=("mnist-5k", SMALL),
         could_change="Overfitting grows with training: 400 generator iterations are 100 passes "
         "over 1,000 digits but may be too few for the gap to open; the paper trained far longer.",

@@ -1,8 +1,10 @@
-"""Claims: the decision rule on synthetic values with a known effect, the Holm correction, the
-registry's refusals, and `python -m benchmarks.claims` end to end on a tiny plugin claim."""
+"""Claims: the decision rule on hand-made values (exact p-values, the interval at complete
+separation, the five outcomes, one claim's verdict independent of the others), the registry's
+refusals, and `python -m benchmarks.claims` end to end on a tiny plugin claim."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from pathlib import Path
@@ -17,16 +19,19 @@ from benchmarks.claim import (
     CLAIMS,
     CONTRADICTED,
     ERROR,
-    INCONCLUSIVE,
+    FAMILY_ALPHA,
     MANN_WHITNEY,
+    NO_EFFECT,
+    NOT_TESTABLE,
+    OUTCOMES,
     SUPPORTED,
+    UNDETERMINED,
     WELCH,
     Claim,
     Experiment,
     Groups,
+    NotTestable,
     Rule,
-    correct,
-    holm,
     measure_claim,
     rank_biserial,
     register_claim,
@@ -40,77 +45,130 @@ TINY_SUITE = {
 }
 
 
-def synthetic_claim(higher, lower, test=MANN_WHITNEY, smallest=0.5, claim_id="synthetic"):
-    groups = Groups("a", np.asarray(higher), "b", np.asarray(lower), "value")
+def synthetic_claim(
+    higher, lower, test=MANN_WHITNEY, smallest=0.5, claim_id="synthetic", alpha=FAMILY_ALPHA
+):
+    groups = Groups("a", np.asarray(higher, dtype=float), "b", np.asarray(lower, dtype=float), "v")
     return Claim(
         id=claim_id,
         statement="a is higher than b.",
         source="synthetic",
         experiments=(Experiment("synthetic", TINY_SUITE, TINY_SUITE),),
         measure=lambda tables, size: groups,
-        rule=Rule(test, smallest_effect=smallest),
+        rule=Rule(test, smallest_effect=smallest, alpha=alpha),
     )
 
 
 def decided(*claims_):
-    verdicts = [measure_claim(c, {}, "cpu") for c in claims_]
-    correct(verdicts)
-    return verdicts
+    return [measure_claim(c, {}, "cpu") for c in claims_]
 
 
 RNG = np.random.default_rng(19)
-LOW = RNG.normal(0.0, 1.0, 8)
-HIGH = RNG.normal(3.0, 1.0, 8)
-SAME = RNG.normal(0.0, 1.0, 8)
+LOW = RNG.normal(0.0, 1.0, 16)
+HIGH = RNG.normal(6.0, 1.0, 16)
+SAME = RNG.normal(0.0, 1.0, 16)
 
 
 @pytest.mark.parametrize("test", [MANN_WHITNEY, WELCH])
-def test_a_known_effect_is_supported_none_inconclusive_a_reversed_one_contradicted(test):
+def test_a_known_effect_is_supported_and_a_reversed_one_contradicted(test):
     smallest = 0.5 if test == MANN_WHITNEY else 1.0
-    supported, none, reversed_ = decided(
+    supported, reversed_ = decided(
         synthetic_claim(HIGH, LOW, test, smallest, "s1"),
-        synthetic_claim(SAME, LOW, test, smallest, "s2"),
         synthetic_claim(LOW, HIGH, test, smallest, "s3"),
     )
-    assert supported.verdict == SUPPORTED and supported.p_holm < 0.05
-    assert none.verdict == INCONCLUSIVE and none.p_holm >= 0.05
+    assert supported.verdict == SUPPORTED and supported.p < 0.05
     assert reversed_.verdict == CONTRADICTED
     assert supported.effect == pytest.approx(-reversed_.effect)
-    if test == MANN_WHITNEY:  # eight of eight above: every pair, so +1
-        assert supported.effect == pytest.approx(1.0)
+    assert supported.ci == pytest.approx(tuple(-x for x in reversed_.ci[::-1]))
+    if test == MANN_WHITNEY:  # sixteen of sixteen above: every pair, so +1
+        assert supported.effect == pytest.approx(1.0) and supported.p_method == "exact"
     else:
         assert supported.effect == pytest.approx(HIGH.mean() - LOW.mean())
     low, high = supported.ci
-    assert low <= supported.effect <= high and low > 0
-    assert supported.n == "8 vs 8"
+    assert smallest <= low <= supported.effect <= high
+    assert supported.n == "16 vs 16"
 
 
-def test_a_significant_effect_below_the_smallest_that_counts_is_inconclusive():
+def test_exact_p_values_at_complete_separation():
+    """The smallest two-sided p of m vs n values is 2 / C(m + n, m): 5 vs 5 cannot reach alpha
+    0.005 (2/252 = 0.0079), 6 vs 6 can (2/924 = 0.0022); 15 vs 15 is 1.3e-8 exactly, where the
+    normal approximation gave 3.4e-6."""
+    for n, expected in ((5, 2 / 252), (6, 2 / 924), (15, 2 / math.comb(30, 15))):
+        (v,) = decided(synthetic_claim(np.arange(n) + 100.0, np.arange(n), alpha=0.005))
+        assert v.p == pytest.approx(expected, rel=1e-9) and v.p_method == "exact"
+        assert (v.p < 0.005) == (n >= 6)
+
+
+def test_ties_take_a_permutation_test_exact_when_the_splits_are_few():
+    # Diverged runs coded as inf tie each other: the exact distribution of every split.
+    higher, lower = [math.inf, math.inf, 3.0, 4.0, 5.0], [1.0, 2.0, 3.0, 0.5, 0.0]
+    (v,) = decided(synthetic_claim(higher, lower))
+    assert v.p_method == "exact permutation (ties)"
+    # By hand: the statistic of every one of the C(10, 5) = 252 splits, two-sided as scipy's.
+    values = np.array(higher + lower)
+    observed = rank_biserial(higher, lower)
+    splits = [
+        rank_biserial(values[list(c)], values[[i for i in range(10) if i not in c]])
+        for c in itertools.combinations(range(10), 5)
+    ]
+    one_sided = min(np.mean(np.array(splits) >= observed), np.mean(np.array(splits) <= observed))
+    assert v.p == pytest.approx(min(1.0, 2 * one_sided), rel=1e-9)
+    many = decided(synthetic_claim(np.r_[HIGH, math.inf], np.r_[LOW, math.inf]))[0]
+    assert many.p_method == "100,000 permutations (ties)" and many.p < 1e-3
+
+
+def test_the_interval_stays_informative_at_complete_separation():
+    """Newcombe's interval at 1 - 2 alpha = 90%: for a perfect 6 vs 6 its lower bound is 0.527
+    (computed with Newcombe's method 5 by hand from his variance formula), not the bootstrap's 1."""
+    (v,) = decided(synthetic_claim(np.arange(6) + 10.0, np.arange(6)))
+    assert v.ci[1] == 1.0 and v.ci[0] == pytest.approx(0.5274, abs=5e-4)
+
+
+def test_outcomes_no_effect_and_undetermined_and_not_testable():
+    # Equivalence: 16 vs 16 from one distribution, smallest effect 0.5: the interval lies inside.
+    (same,) = decided(synthetic_claim(SAME, LOW))
+    assert same.verdict == NO_EFFECT and -0.5 < same.ci[0] and same.ci[1] < 0.5
+    # Few seeds, a moderate shift: neither clears the smallest effect nor lies within it.
+    (few,) = decided(synthetic_claim(HIGH[:3] - 5.5, LOW[:3]))
+    assert few.verdict == UNDETERMINED and "more seeds would narrow" in few.reason
+    # Every run censored (inf): nothing to compare, and no effect is shown.
+    (censored,) = decided(synthetic_claim([math.inf] * 5, [math.inf] * 5))
+    assert censored.verdict == NOT_TESTABLE and censored.effect != censored.effect
+    assert "nothing to compare" in censored.reason
+
+    def nothing_reached(tables, size):
+        raise NotTestable("no run reached the threshold")
+
+    claim = Claim(**{**synthetic_claim(HIGH, LOW).__dict__, "measure": nothing_reached})
+    (v,) = decided(claim)
+    assert (v.verdict, v.reason) == (NOT_TESTABLE, "no run reached the threshold")
+
+
+def test_a_significant_effect_below_the_smallest_that_counts_is_not_supported():
     tight = LOW / 100  # a spread of 0.01
     (verdict,) = decided(synthetic_claim(tight + 0.5, tight[::-1], WELCH, smallest=1.0))
-    assert verdict.p_holm < 0.05  # a shift of 0.5 with a spread of 0.01 is significant ...
-    assert verdict.verdict == INCONCLUSIVE  # ... but smaller than the effect that counts
-    assert "smaller than the smallest that counts" in verdict.reason
+    assert verdict.p < 0.05  # a shift of 0.5 with a spread of 0.01 is significant ...
+    assert verdict.verdict == NO_EFFECT  # ... and its interval excludes the effect that counts
 
 
-def test_holm_matches_a_hand_computation():
-    # Sorted: 0.01 x 4 = 0.04; 0.03 x 3 = 0.09; 0.04 x 2 = 0.08 -> 0.09 (monotone); 0.5 x 1 = 0.5.
-    assert holm([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
-    assert holm([0.3, math.nan, 0.02]) == pytest.approx([0.3, math.nan, 0.04], nan_ok=True)
-    assert holm([0.6, 0.7]) == pytest.approx([1.0, 1.0])  # capped at 1
+def test_a_claims_outcome_depends_on_its_own_data_only():
+    alone = decided(synthetic_claim(HIGH[:6], LOW[:6], claim_id="alone", alpha=0.005))[0]
+    others = [synthetic_claim(SAME, LOW, claim_id=f"c{i}") for i in range(5)]
+    among = decided(*others, synthetic_claim(HIGH[:6], LOW[:6], claim_id="alone", alpha=0.005))
+    assert (among[-1].verdict, among[-1].p, among[-1].ci) == (alone.verdict, alone.p, alone.ci)
 
 
-def test_the_correction_runs_across_the_claims_of_a_report():
-    one = decided(synthetic_claim(HIGH, LOW, claim_id="alone"))[0]
-    among = decided(*(synthetic_claim(HIGH, LOW, claim_id=f"c{i}") for i in range(3)))[0]
-    assert among.p == one.p and among.p_holm == pytest.approx(min(1.0, 3 * one.p))
+def test_the_built_in_claims_share_the_family_alpha():
+    built_in = [CLAIMS.get(n) for n in CLAIMS.names() if CLAIMS.provider(n) == "benchmarks"]
+    assert len(built_in) == 10
+    assert sum(c.rule.alpha for c in built_in) == pytest.approx(FAMILY_ALPHA, rel=1e-12)
 
 
 def test_rank_biserial_ranks_infinity_as_the_worst_value_and_ties_as_half():
     assert rank_biserial([math.inf, 1.0], [0.5, 2.0]) == pytest.approx(0.5)
     assert rank_biserial([math.inf], [math.inf]) == 0.0
     resampled = rank_biserial(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[2.5], [2.5]]))
-    assert resampled == pytest.approx([-1.0, 1.0])  # one value per bootstrap resample
+    assert resampled == pytest.approx([-1.0, 1.0])  # one value per resample
 
 
 def test_a_measure_that_raises_or_returns_nan_is_not_a_verdict():
@@ -123,8 +181,8 @@ def test_a_measure_that_raises_or_returns_nan_is_not_a_verdict():
     fine = synthetic_claim(HIGH, LOW, claim_id="fine")
     raised, got_nan, ok = decided(raising, nan, fine)
     assert raised.verdict == ERROR and "KeyError" in raised.reason
-    assert got_nan.verdict == INCONCLUSIVE and "NaN" in got_nan.reason
-    assert ok.verdict == SUPPORTED and ok.p_holm == ok.p  # the untested ones are not counted
+    assert got_nan.verdict == NOT_TESTABLE and "NaN" in got_nan.reason
+    assert ok.verdict == SUPPORTED
 
 
 MALFORMED = {
@@ -202,7 +260,7 @@ def test_a_broken_plugin_claim_is_an_error_verdict_and_the_others_are_decided(ti
     assert "| error |" in rows["tiny-broken"]
     assert "RuntimeError: this measure is broken" in rows["tiny-broken"]
     verdict = rows["tiny-w1"].split(" | ")[2]
-    assert verdict in (SUPPORTED, CONTRADICTED, INCONCLUSIVE)
+    assert verdict in OUTCOMES
     assert "3 vs 3" in rows["tiny-w1"] and "20 generator iterations x 3 seeds" in rows["tiny-w1"]
     assert (root / "report" / "tiny-w1.png").exists()  # the default figure
     assert "## tiny-w1: " + verdict in readme
