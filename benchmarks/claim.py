@@ -15,6 +15,7 @@ theirs through the entry-point group ``gans.claims`` (or a ``--plugin`` file cal
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -85,6 +86,16 @@ class Rule:
     test: str
     smallest_effect: float
     alpha: float = FAMILY_ALPHA  # a plugin's only claim; a family of several shares it out
+    # The effect the claim asserts, which seeds are planned for (power): for a rank-biserial,
+    # None is midway between the smallest effect and the largest possible, 1.
+    planned_effect: float | None = None
+    target_power: float = 0.8  # the power the seeds are planned for
+
+    @property
+    def planning_effect(self) -> float | None:
+        if self.planned_effect is not None:
+            return self.planned_effect
+        return (self.smallest_effect + 1) / 2 if self.test == MANN_WHITNEY else None
 
     @property
     def confidence(self) -> float:
@@ -206,8 +217,20 @@ def _check(claim_id: str, claim: Claim) -> None:
         refuse(f"rule must be a Rule whose test is one of {', '.join(TESTS)}")
     if not (_is_number(claim.rule.smallest_effect) and claim.rule.smallest_effect >= 0):
         refuse(f"rule.smallest_effect must be a number >= 0, got {claim.rule.smallest_effect!r}")
-    if not (_is_number(claim.rule.alpha) and 0 < claim.rule.alpha < 1):
-        refuse(f"rule.alpha must be between 0 and 1, got {claim.rule.alpha!r}")
+    if not (_is_number(claim.rule.alpha) and 0 < claim.rule.alpha < 0.5):
+        refuse(f"rule.alpha must be between 0 and 0.5, got {claim.rule.alpha!r}")
+    if not (_is_number(claim.rule.target_power) and 0 < claim.rule.target_power < 1):
+        refuse(f"rule.target_power must be between 0 and 1, got {claim.rule.target_power!r}")
+    planned = claim.rule.planned_effect
+    if planned is not None and not (
+        _is_number(planned)
+        and planned > claim.rule.smallest_effect
+        and (claim.rule.test != MANN_WHITNEY or planned <= 1)
+    ):
+        refuse(
+            "rule.planned_effect must be a number above smallest_effect (at most 1 for "
+            f"mann-whitney), got {planned!r}"
+        )
     experiments = claim.experiments
     if not (isinstance(experiments, tuple) and experiments):
         refuse("experiments must be a non-empty tuple of Experiment")
@@ -402,3 +425,69 @@ def _outcome(ci: tuple[float, float], p: float, rule: Rule) -> tuple[str, str]:
     else:
         why = f"p < {a:g}, but the {c} interval [{low:.2g}, {high:.2g}] reaches inside ±{d:g}"
     return UNDETERMINED, f"{why}; more seeds would narrow the interval"
+
+
+# --- power ----------------------------------------------------------------------------------
+# How likely a Mann-Whitney claim is to come out ``supported`` with m vs n seeds when the true
+# rank-biserial correlation is ``effect``: the outcome is a function of U (the pairs where the
+# claimed-higher group is above) alone when values do not tie, so each U from 0 to m n is decided
+# once, and U is drawn under a normal shift model with that correlation.
+
+POWER_DRAWS = 20_000  # Monte Carlo standard error of a power <= 0.0036 (at power 0.5)
+
+
+def u_null_distribution(m: int, n: int) -> np.ndarray:
+    """P(U = u), u = 0 .. m n, of m vs n exchangeable values without ties: the number of ways
+    to interleave them with u pairs above, over C(m + n, m) (the recursion f(m, n) = f(m - 1, n)
+    shifted by n + f(m, n - 1), as scipy's exact Mann-Whitney distribution)."""
+    ways = [[np.ones(1)] * (n + 1)]  # ways[i][j]: counts for i vs j values
+    for i in range(1, m + 1):
+        row = [np.ones(1)]
+        for j in range(1, n + 1):
+            counts = np.zeros(i * j + 1)
+            counts[j : j + len(ways[i - 1][j])] += ways[i - 1][j]  # the largest value is of i
+            counts[: len(row[j - 1])] += row[j - 1]  # the largest value is of j
+            row.append(counts)
+        ways.append(row)
+    return ways[m][n] / math.comb(m + n, m)
+
+
+@functools.lru_cache(maxsize=256)
+def supported_by_u(rule: Rule, m: int, n: int) -> np.ndarray:
+    """Whether each U = 0 .. m n gives ``supported`` under ``rule`` (m vs n values, no ties):
+    the exact two-sided p of U (as scipy's) and Newcombe's interval of its effect."""
+    null = u_null_distribution(m, n)
+    below, above = np.cumsum(null), np.cumsum(null[::-1])[::-1]  # P(U <= u), P(U >= u)
+    p = np.minimum(1.0, 2 * np.minimum(below, above))
+    found = np.zeros(m * n + 1, dtype=bool)
+    for u in range(m * n + 1):
+        effect = 2 * u / (m * n) - 1
+        interval = rank_biserial_interval(effect, m, n, rule.confidence)
+        found[u] = _outcome(interval, p[u], rule)[0] == SUPPORTED
+    return found
+
+
+def power(rule: Rule, m: int, n: int, effect: float, draws: int = POWER_DRAWS) -> float:
+    """P(``supported``) of a Mann-Whitney ``rule`` with m vs n seeds when the true rank-biserial
+    correlation is ``effect``: normal values shifted by sqrt(2) Phi^-1((effect + 1) / 2), which
+    gives P(X > Y) - P(X < Y) = effect; U drawn ``draws`` times with a fixed seed."""
+    shift = math.sqrt(2) * stats.norm.ppf((effect + 1) / 2)
+    rng = np.random.default_rng(0)
+    higher = rng.normal(shift, 1.0, (draws, m, 1))
+    lower = rng.normal(0.0, 1.0, (draws, 1, n))
+    u = (higher > lower).sum(axis=(1, 2))
+    return float(supported_by_u(rule, m, n)[u].mean())
+
+
+SEEDS_MOST = 60  # the most seeds per group a plan considers
+
+
+def seeds_for_power(
+    rule: Rule, effect: float, target: float = 0.8, most: int = SEEDS_MOST, start: int = 2
+) -> int | None:
+    """The fewest seeds per group (equal groups, from ``start``) whose ``power`` at ``effect``
+    reaches ``target``; None when even ``most`` do not."""
+    for seeds in range(start, most + 1):
+        if power(rule, seeds, seeds, effect) >= target:
+            return seeds
+    return None

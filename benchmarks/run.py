@@ -155,14 +155,18 @@ def _workers(option: str, device: str, runs: int) -> int:
     """The number of worker processes: ``option`` as given, or for "auto" one per GPU, or on the
     CPU one per core (each single-threaded); never more than there are runs (groups), nor on the
     CPU than there are cores (one line says so): each worker is a process with its own copy of
-    torch and the data (about 0.9 GB), and more than one per core only share the cores."""
+    torch and the data (about 0.9 GB), and more than one per core only share the cores. More
+    than one per GPU is allowed, with one line."""
     workers = _auto_or_count(option, "--workers")
     on_gpu = torch.device(device).type == "cuda"
     if workers is None:
         workers = max(1, torch.cuda.device_count() if on_gpu else cpu_cores())
-    elif workers > cpu_cores() and not on_gpu:  # on GPUs each worker mostly waits for its GPU
+    elif workers > cpu_cores() and not on_gpu:
         warn(f"--workers {workers}: capped at {cpu_cores()}, the CPU cores this process may use")
         workers = cpu_cores()
+    elif on_gpu and workers > (gpus := torch.cuda.device_count()):
+        # Not capped: small networks leave a GPU idle between kernels, which another run fills.
+        warn(f"--workers {workers} on {gpus} GPU{'s' * (gpus > 1)}: workers share the GPUs")
     return max(1, min(workers, runs))
 
 

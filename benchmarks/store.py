@@ -106,9 +106,11 @@ def locked(suite_dir: Path, name: str, warn: Warn) -> Iterator[None]:
     except OSError as error:  # FileExistsError, NotADirectoryError, PermissionError
         raise OSError(error.errno, f"cannot lock {path}: {error.strerror}") from None
     try:
-        with contextlib.suppress(OSError):  # who holds it is for the messages only
+        # Who holds it, for the messages only: written in place (a reader that finds it half
+        # written says "another runner"), so that no temporary file outlives a kill.
+        with contextlib.suppress(OSError):
             me = {"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
-            write_atomically(holder, lambda tmp: Path(tmp).write_text(json.dumps(me)))
+            holder.write_text(json.dumps(me))
         yield
     finally:
         with contextlib.suppress(OSError):

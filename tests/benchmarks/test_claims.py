@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from chromium import assert_renders, needs_chromium
+from scipy import stats
 
 import gans
 from benchmarks import claims
@@ -24,6 +25,7 @@ from benchmarks.claim import (
     NO_EFFECT,
     NOT_TESTABLE,
     OUTCOMES,
+    POWER_DRAWS,
     SUPPORTED,
     UNDETERMINED,
     WELCH,
@@ -33,8 +35,11 @@ from benchmarks.claim import (
     NotTestable,
     Rule,
     measure_claim,
+    power,
     rank_biserial,
     register_claim,
+    seeds_for_power,
+    u_null_distribution,
 )
 
 PLUGIN = Path(__file__).parent / "claims_plugin.py"
@@ -130,7 +135,7 @@ def test_outcomes_no_effect_and_undetermined_and_not_testable():
     assert same.verdict == NO_EFFECT and -0.5 < same.ci[0] and same.ci[1] < 0.5
     # Few seeds, a moderate shift: neither clears the smallest effect nor lies within it.
     (few,) = decided(synthetic_claim(HIGH[:3] - 5.5, LOW[:3]))
-    assert few.verdict == UNDETERMINED and "more seeds would narrow" in few.reason
+    assert few.verdict == UNDETERMINED and "more seeds would narrow the interval" in few.reason
     # Every run censored (inf): nothing to compare, and no effect is shown.
     (censored,) = decided(synthetic_claim([math.inf] * 5, [math.inf] * 5))
     assert censored.verdict == NOT_TESTABLE and censored.effect != censored.effect
@@ -156,6 +161,48 @@ def test_a_claims_outcome_depends_on_its_own_data_only():
     others = [synthetic_claim(SAME, LOW, claim_id=f"c{i}") for i in range(5)]
     among = decided(*others, synthetic_claim(HIGH[:6], LOW[:6], claim_id="alone", alpha=0.005))
     assert (among[-1].verdict, among[-1].p, among[-1].ci) == (alone.verdict, alone.p, alone.ci)
+
+
+def test_power_from_the_u_table_matches_deciding_simulated_data():
+    """power() decides each U once; deciding 2,000 simulated data sets through measure_claim's
+    own path must agree within Monte Carlo error: 4 standard errors of the difference of the two
+    estimates (2,000 and POWER_DRAWS draws)."""
+    rule = Rule(MANN_WHITNEY, smallest_effect=0.2, alpha=0.05)
+    m = n = 9
+    effect = 0.8
+    shift = math.sqrt(2) * stats.norm.ppf((effect + 1) / 2)
+    rng = np.random.default_rng(5)
+    draws = 2000
+    outcomes = []
+    for _ in range(draws):
+        claim = synthetic_claim(rng.normal(shift, 1, m), rng.normal(0, 1, n), smallest=0.2)
+        outcomes.append(decided(claim)[0].verdict == SUPPORTED)
+    brute, table = np.mean(outcomes), power(rule, m, n, effect)
+    error = math.sqrt(brute * (1 - brute) / draws + table * (1 - table) / POWER_DRAWS)
+    assert 0.2 < table < 0.95  # a power where the comparison means something
+    assert abs(brute - table) < 4 * error
+
+
+@pytest.mark.parametrize("m, n", [(3, 4), (6, 6), (9, 7)])
+def test_the_null_distribution_of_u_gives_scipys_exact_p_values(m, n):
+    null = u_null_distribution(m, n)
+    assert null.sum() == pytest.approx(1.0, rel=1e-12) and len(null) == m * n + 1
+    below = np.arange(n, dtype=float)
+    for u in range(m * n + 1):
+        above = np.clip(u - n * np.arange(m), 0, n) - 0.75 + 0.5 * np.arange(1, m + 1) / (m + 1)
+        expected = stats.mannwhitneyu(above, below, method="exact").pvalue
+        tail = min(null[: u + 1].sum(), null[u:].sum())
+        assert min(1.0, 2 * tail) == pytest.approx(expected, rel=1e-9)
+
+
+def test_power_under_no_effect_stays_below_alpha_and_seeds_follow_from_it():
+    rule = Rule(MANN_WHITNEY, smallest_effect=0.0, alpha=0.05)
+    # One-sided at alpha / 2 in the claimed direction; 4 Monte Carlo standard errors above it.
+    assert power(rule, 10, 10, 0.0) <= 0.025 + 4 * math.sqrt(0.025 * 0.975 / POWER_DRAWS)
+    strict = Rule(MANN_WHITNEY, smallest_effect=0.5, alpha=0.005)
+    seeds = seeds_for_power(strict, effect=0.9)
+    assert power(strict, seeds, seeds, 0.9) >= 0.8 > power(strict, seeds - 1, seeds - 1, 0.9)
+    assert seeds_for_power(strict, effect=0.5, most=12) is None  # the boundary itself: never
 
 
 def test_the_built_in_claims_share_the_family_alpha():
