@@ -325,6 +325,26 @@ def test_a_second_invocation_trains_nothing_and_decides_the_same(tiny_report):
     assert (root / "report" / "README.md").read_text().split("## Setup")[0] == before
 
 
+def verdict_rows(readme: str) -> dict[str, str]:
+    table = readme.split("## Verdicts", 1)[1].split("## Setup", 1)[0]
+    return {line.split(" | ")[0].strip("| "): line for line in table.splitlines() if " | " in line}
+
+
+def test_only_gives_a_claim_the_verdict_of_the_full_run_in_a_report_of_its_own(
+    tiny_report, monkeypatch
+):
+    """The same outcome, effect, interval and p alone as beside another (erroring) claim; and
+    --only writes reports/claims-<ids>/, never over the full report."""
+    status, root = tiny_report
+    monkeypatch.chdir(root)  # the default report directory is relative: reports/claims-tiny-w1
+    args = ["--plugin", str(PLUGIN), "--only", "tiny-w1", "--workers", "1"]
+    assert claims.main([*args, "--out", str(root / "results")]) == 0
+    alone = verdict_rows((root / "reports" / "claims-tiny-w1" / "README.md").read_text())
+    among = verdict_rows((root / "report" / "README.md").read_text())
+    assert alone["tiny-w1"] == among["tiny-w1"]
+    assert not (root / "reports" / "claims").exists()
+
+
 @needs_chromium
 def test_the_claims_report_renders_in_headless_chromium(tiny_report, tmp_path):
     _, root = tiny_report
