@@ -114,7 +114,7 @@ def _worker_main(conn, device: str, threads: int, runner: int) -> None:
     # NumPy's BLAS too (torch-fidelity's KID runs on it): left at one thread per core, every
     # worker's evaluation would compete with the other workers' training for the same cores.
     threadpoolctl.threadpool_limits(threads)
-    while (task := conn.recv()) is not None:
+    while (task := _next_task(conn)) is not None:
         group, suite_dir, options = task
         try:
             rows = execute_group(
@@ -123,6 +123,14 @@ def _worker_main(conn, device: str, threads: int, runner: int) -> None:
         except Exception as error:  # execute_group catches a run's errors; this is the rest
             rows = [failed_row(spec, error) for spec in group]
         conn.send(rows)
+
+
+def _next_task(conn) -> tuple[Group, Path, dict[str, Any]] | None:
+    """The runner's next group, or None: it sent None, or it is gone (the pipe closed)."""
+    try:
+        return conn.recv()
+    except (EOFError, OSError):
+        return None
 
 
 def _exit_without(runner: int) -> None:
