@@ -206,8 +206,9 @@ def _check_duration(plans: dict[str, SuitePlan], args: argparse.Namespace) -> No
     seconds, runs = sum(e[0] for e in estimates), sum(e[1] for e in estimates)
     untimed = [reason for e in estimates for reason in e[2]]
     device = next(iter(plans.values())).device
+    how_long = f"{seconds / 3600:.1f} hours" if seconds >= 3600 else f"{seconds / 60:.0f} minutes"
     about = (
-        f"about {seconds / 3600:.1f} hours of training on {device} for {runs} runs still to "
+        f"about {how_long} of training on {device} for {runs} runs still to "
         f"train (their critic and generator steps, each timed here; evaluation comes on top)"
     )
     if untimed and not args.accept_hours:

@@ -237,6 +237,18 @@ MALFORMED = {
     "no statement": ({"statement": " "}, "statement must be a non-empty string"),
     "an unknown test": ({"rule": Rule("t-test", 0.5)}, "whose test is one of mann-whitney"),
     "a negative smallest effect": ({"rule": Rule(WELCH, -1)}, "smallest_effect must be"),
+    "an alpha of a half or more": (
+        {"rule": Rule(WELCH, 1, alpha=0.5)},
+        "rule.alpha must be between 0 and 0.5, got 0.5",
+    ),
+    "a planned effect below the smallest that matters": (
+        {"rule": Rule(MANN_WHITNEY, 0.5, planned_effect=0.4)},
+        "rule.planned_effect must be a number above smallest_effect (at most 1 for",
+    ),
+    "a target power of 1": (
+        {"rule": Rule(MANN_WHITNEY, 0.5, target_power=1.0)},
+        "rule.target_power must be between 0 and 1, got 1.0",
+    ),
     "no experiments": ({"experiments": ()}, "experiments must be a non-empty tuple"),
     "a dataset its experiments lack": (
         {"datasets": ("mnist-5k",)},

@@ -56,7 +56,16 @@ def test_the_claim_is_found_through_its_entry_point():
     assert "wgan-lp-beats-gp" in CLAIMS
     assert CLAIMS.provider("wgan-lp-beats-gp").startswith("package gans-wgan-lp")
     budget = CLAIMS.get("wgan-lp-beats-gp").budget("cpu")
-    assert budget == "8gaussians: 500 generator iterations x 5 seeds"
+    assert budget == "8gaussians: 500 generator iterations x 13 seeds"
+
+
+def test_the_claims_seeds_come_from_its_power_calculation():
+    from gans_wgan_lp.claims import LP_AGAINST_GP, RULE
+
+    from benchmarks.claim import seeds_for_power
+
+    seeds = seeds_for_power(RULE, RULE.planned_effect, RULE.target_power)
+    assert len(LP_AGAINST_GP.document("cpu")["seeds"]) == seeds == 13
 
 
 def test_its_runs_train_stacked_as_they_train_alone():
