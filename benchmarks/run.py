@@ -3,8 +3,9 @@
     python -m benchmarks.run --suite quick
 
 Exit status: 0 when every run finished (a diverged run is a finished run), 1 when a run failed
-with an error (the others still ran and are kept) or the report could not be written, 2 for bad
-input (nothing was started), 130 or 143 when stopped by SIGINT or SIGTERM (``stops_cleanly``).
+with an error (the others still ran and are kept), the report could not be written or the
+environment failed (a full disk: one line), 2 for bad input (nothing was started), 130 or 143
+when stopped by SIGINT or SIGTERM (``stops_cleanly``).
 """
 
 from __future__ import annotations
