@@ -10,7 +10,8 @@ the claim's own data alone (benchmarks/claim.py), and the report is written to r
 a section per claim.
 
 Exit status: 0 when every claim has a verdict, 1 when a run failed or a claim's measure raised
-(the other claims still get theirs), 2 for bad input (nothing was started).
+(the other claims still get theirs), 2 for bad input or a duration over an hour without
+--accept-hours (nothing was started), 130 or 143 when stopped by SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
