@@ -338,14 +338,15 @@ def decide(claim: Claim, size: str, groups: Groups) -> Verdict:
     if problem := _untestable(higher, lower, rule.test):
         verdict.reason = problem
         return verdict
-    verdict.p, verdict.p_method = p_value(higher, lower, rule.test)
     if rule.test == MANN_WHITNEY:
+        verdict.p, verdict.p_method = mann_whitney_p(higher, lower)
         verdict.effect = float(rank_biserial(higher, lower))
         verdict.ci = rank_biserial_interval(
             verdict.effect, len(higher), len(lower), rule.confidence
         )
-    else:
+    else:  # one Welch test gives both the p and the interval
         welch = stats.ttest_ind(higher, lower, equal_var=False)
+        verdict.p, verdict.p_method = float(welch.pvalue), "Welch's t"
         verdict.effect = float(mean_difference(higher, lower))
         low, high = welch.confidence_interval(rule.confidence)
         verdict.ci = float(low), float(high)
@@ -353,13 +354,11 @@ def decide(claim: Claim, size: str, groups: Groups) -> Verdict:
     return verdict
 
 
-def p_value(higher: np.ndarray, lower: np.ndarray, test: str) -> tuple[float, str]:
-    """The two-sided p of ``test`` and how it was computed. Mann-Whitney: exact without ties
-    (scipy's exact distribution of U); with ties, a permutation test of the rank-biserial
-    correlation, enumerating every split up to EXACT_PERMUTATIONS, else RANDOM_PERMUTATIONS
-    drawn with a fixed seed."""
-    if test == WELCH:
-        return float(stats.ttest_ind(higher, lower, equal_var=False).pvalue), "Welch's t"
+def mann_whitney_p(higher: np.ndarray, lower: np.ndarray) -> tuple[float, str]:
+    """The two-sided Mann-Whitney p and how it was computed: exact without ties (scipy's exact
+    distribution of U); with ties, a permutation test of the rank-biserial correlation,
+    enumerating every split up to EXACT_PERMUTATIONS, else RANDOM_PERMUTATIONS drawn with a
+    fixed seed."""
     values = np.concatenate([higher, lower])
     if len(np.unique(values)) == len(values):
         return float(stats.mannwhitneyu(higher, lower, method="exact").pvalue), "exact"

@@ -39,6 +39,7 @@ from benchmarks.claim import (
     rank_biserial,
     register_claim,
     seeds_for_power,
+    supported_by_u,
     u_null_distribution,
 )
 
@@ -123,10 +124,22 @@ def test_ties_take_a_permutation_test_exact_when_the_splits_are_few():
 
 
 def test_the_interval_stays_informative_at_complete_separation():
-    """Newcombe's interval at 1 - 2 alpha = 90%: for a perfect 6 vs 6 its lower bound is 0.527
-    (computed with Newcombe's method 5 by hand from his variance formula), not the bootstrap's 1."""
+    """Newcombe's interval at 1 - 2 alpha = 90% for a perfect 6 vs 6: [0.527, 1], not the
+    bootstrap's [1, 1]. Its lower bound is checked against Newcombe's (2006, method 5) defining
+    equation, written out here: (theta_hat - theta)^2 = z^2 V(theta), crossing from outside
+    to inside the interval at the bound (a sign change 1e-6 either side, 10^6 times brentq's
+    tolerance of 2e-12, so no rounding on any CPU can flip it)."""
     (v,) = decided(synthetic_claim(np.arange(6) + 10.0, np.arange(6)))
-    assert v.ci[1] == 1.0 and v.ci[0] == pytest.approx(0.5274, abs=5e-4)
+    assert v.ci[1] == 1.0 and 0.5 < v.ci[0] < 0.55
+    z, pairs = stats.norm.ppf(0.95), (6 + 6) / 2 - 1
+
+    def outside(theta):
+        variance = theta * (1 - theta) * (1 + pairs * (1 - theta) / (2 - theta)) / 36
+        variance += theta * (1 - theta) * pairs * theta / (1 + theta) / 36
+        return (1.0 - theta) ** 2 - z * z * variance
+
+    bound = (v.ci[0] + 1) / 2
+    assert outside(bound - 1e-6) > 0 > outside(bound + 1e-6)
 
 
 def test_outcomes_no_effect_and_undetermined_and_not_testable():
@@ -197,8 +210,13 @@ def test_the_null_distribution_of_u_gives_scipys_exact_p_values(m, n):
 
 def test_power_under_no_effect_stays_below_alpha_and_seeds_follow_from_it():
     rule = Rule(MANN_WHITNEY, smallest_effect=0.0, alpha=0.05)
-    # One-sided at alpha / 2 in the claimed direction; 4 Monte Carlo standard errors above it.
-    assert power(rule, 10, 10, 0.0) <= 0.025 + 4 * math.sqrt(0.025 * 0.975 / POWER_DRAWS)
+    # Under no effect, power is the null probability of the U values decided supported: exact
+    # from U's null distribution, within 4 Monte Carlo standard errors either side; and at most
+    # alpha / 2, the test being two-sided.
+    exact = u_null_distribution(10, 10)[supported_by_u(rule, 10, 10)].sum()
+    error = math.sqrt(exact * (1 - exact) / POWER_DRAWS)
+    assert abs(power(rule, 10, 10, 0.0) - exact) < 4 * error
+    assert 0.01 < exact <= 0.025
     strict = Rule(MANN_WHITNEY, smallest_effect=0.5, alpha=0.005)
     seeds = seeds_for_power(strict, effect=0.9)
     assert power(strict, seeds, seeds, 0.9) >= 0.8 > power(strict, seeds - 1, seeds - 1, 0.9)
